@@ -1,0 +1,269 @@
+package materializer
+
+import (
+	"context"
+	"encoding/binary"
+	"errors"
+	"fmt"
+
+	"github.com/dgraph-io/badger/v4"
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/georep/georep/crdt"
+	"github.com/georep/georep/oplog"
+)
+
+// poll fetches from every consumed topic partition and hands records to the
+// partition workers.
+func (n *Node) poll(ctx context.Context) error {
+	for {
+		fs := n.cons.PollRecords(ctx, 8192)
+		if ctx.Err() != nil {
+			return nil
+		}
+		fs.EachError(func(t string, p int32, err error) {
+			if errors.Is(err, context.Canceled) {
+				return
+			}
+			n.log.Warn().Str("topic", t).Int32("partition", p).Err(err).Msg("fetch")
+		})
+		var batch [][]*kgo.Record
+		fs.EachPartition(func(fp kgo.FetchTopicPartition) {
+			if len(fp.Records) == 0 || int(fp.Partition) >= len(n.parts) {
+				return
+			}
+			if batch == nil {
+				batch = make([][]*kgo.Record, len(n.parts))
+			}
+			batch[fp.Partition] = append(batch[fp.Partition], fp.Records...)
+		})
+		for pi, recs := range batch {
+			if len(recs) == 0 {
+				continue
+			}
+			select {
+			case n.parts[pi].in <- recs:
+			case <-ctx.Done():
+				return nil
+			}
+		}
+	}
+}
+
+// work applies partition p's records, batching what has queued up.
+func (n *Node) work(ctx context.Context, p *partition) error {
+	for {
+		var recs []*kgo.Record
+		select {
+		case <-ctx.Done():
+			return nil
+		case recs = <-p.in:
+		}
+	more:
+		for len(recs) < n.cfg.ApplyBatch {
+			select {
+			case r := <-p.in:
+				recs = append(recs, r...)
+			default:
+				break more
+			}
+		}
+		for len(recs) > 0 {
+			chunk := recs
+			if len(chunk) > n.cfg.ApplyBatch {
+				chunk = chunk[:n.cfg.ApplyBatch]
+			}
+			recs = recs[len(chunk):]
+			if err := n.applyBatch(p, chunk); err != nil {
+				return fmt.Errorf("apply partition %d: %w", p.id, err)
+			}
+		}
+	}
+}
+
+// loaded is a key's state during a batch.
+type loaded struct {
+	key      []byte
+	k        *crdt.Key
+	oldAt    int64 // expiry before the batch (index entry to replace)
+	oldOwner crdt.ReplicaID
+	dirty    bool
+}
+
+// applyBatch folds recs into state in one Badger transaction together with
+// the offsets and watermarks they advance, then releases waiters.
+func (n *Node) applyBatch(p *partition, recs []*kgo.Record) error {
+	p.mu.Lock()
+	wm := make(map[crdt.ReplicaID]mark, len(p.wm))
+	for o, m := range p.wm {
+		wm[o] = m
+	}
+	p.mu.Unlock()
+
+	txn := n.db.NewTransaction(true)
+	defer txn.Discard()
+	keys := make(map[string]*loaded)
+	offsets := make(map[string]int64)
+	changedWM := make(map[crdt.ReplicaID]bool)
+	var own []uint64
+	var nApplied int64
+	for _, r := range recs {
+		offsets[r.Topic] = r.Offset + 1
+		if r.Attrs.IsControl() {
+			continue
+		}
+		ev, err := oplog.ParseRecord(r)
+		if err != nil {
+			n.badRecord(r, err)
+			continue
+		}
+		o := ev.Dot.Origin
+		if _, ok := n.originNames.Load(o); !ok {
+			if name := oplog.RegionOf(r); name != "" {
+				n.originNames.Store(o, name)
+			}
+		}
+		if ev.Dot.Seq <= wm[o].seq {
+			continue // duplicate (mirror retry, replay)
+		}
+		wm[o] = mark{seq: ev.Dot.Seq, hlc: ev.HLC}
+		changedWM[o] = true
+		l, err := n.load(txn, keys, ev.Key)
+		if err != nil {
+			return err
+		}
+		if l.k.Apply(ev, stableOf(wm)) {
+			l.dirty = true
+		}
+		nApplied++
+		if o == n.origin {
+			own = append(own, ev.Dot.Seq)
+		}
+		n.observeHLC(ev.HLC)
+	}
+	for _, l := range keys {
+		if !l.dirty {
+			continue
+		}
+		if err := n.store(txn, l); err != nil {
+			return err
+		}
+	}
+	for t, off := range offsets {
+		if err := txn.Set(offsetKey(p.id, t), binary.BigEndian.AppendUint64(nil, uint64(off))); err != nil {
+			return err
+		}
+	}
+	for o := range changedWM {
+		m := wm[o]
+		v := binary.BigEndian.AppendUint64(nil, m.seq)
+		v = binary.BigEndian.AppendUint64(v, uint64(m.hlc))
+		if err := txn.Set(watermarkKey(p.id, uint32(o)), v); err != nil {
+			return err
+		}
+	}
+	if err := txn.Commit(); err != nil {
+		return fmt.Errorf("commit: %w", err)
+	}
+	n.applied.Add(nApplied)
+
+	p.mu.Lock()
+	for o := range changedWM {
+		p.wm[o] = wm[o]
+	}
+	for t, off := range offsets {
+		p.pos[t] = off
+	}
+	for _, seq := range own {
+		if w, ok := p.waiters[seq]; ok {
+			delete(p.waiters, seq)
+			p.removeOverlay(w)
+			w.finish(nil)
+		}
+	}
+	p.changed.Broadcast()
+	p.mu.Unlock()
+	return nil
+}
+
+// load returns key's state in the batch, reading it from txn once.
+func (n *Node) load(txn *badger.Txn, keys map[string]*loaded, key []byte) (*loaded, error) {
+	if l, ok := keys[string(key)]; ok {
+		return l, nil
+	}
+	k, err := getKey(txn, key)
+	if err != nil {
+		return nil, err
+	}
+	if k == nil {
+		k = &crdt.Key{}
+	}
+	l := &loaded{key: key, k: k}
+	l.oldAt, l.oldOwner = k.Expiry()
+	keys[string(key)] = l
+	return l, nil
+}
+
+// store writes l's state (or deletes it when empty) and keeps the expiry
+// index in step.
+func (n *Node) store(txn *badger.Txn, l *loaded) error {
+	mk := metaKey(l.key)
+	if l.k.Empty() {
+		if err := txn.Delete(mk); err != nil {
+			return err
+		}
+	} else if err := txn.Set(mk, l.k.Marshal(nil)); err != nil {
+		return err
+	}
+	at, owner := l.k.Expiry()
+	if l.k.Empty() {
+		at = 0
+	}
+	if at == l.oldAt && owner == l.oldOwner {
+		return nil
+	}
+	if l.oldAt != 0 {
+		if err := txn.Delete(expiryKey(l.oldAt, l.key)); err != nil {
+			return err
+		}
+	}
+	if at != 0 {
+		if err := txn.Set(expiryKey(at, l.key), binary.BigEndian.AppendUint32(nil, uint32(owner))); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// getKey reads key's state, nil if there is none.
+func getKey(txn *badger.Txn, key []byte) (*crdt.Key, error) {
+	item, err := txn.Get(metaKey(key))
+	if errors.Is(err, badger.ErrKeyNotFound) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("read %q: %w", key, err)
+	}
+	var k *crdt.Key
+	err = item.Value(func(v []byte) error {
+		var derr error
+		k, derr = crdt.UnmarshalKey(v)
+		return derr
+	})
+	if err != nil {
+		return nil, fmt.Errorf("decode %q: %w", key, err)
+	}
+	return k, nil
+}
+
+// badRecord counts a record that does not decode, logging once per topic
+// partition.
+func (n *Node) badRecord(r *kgo.Record, err error) {
+	n.bad.Add(1)
+	id := fmt.Sprintf("%s/%d", r.Topic, r.Partition)
+	if _, dup := n.badLogged.LoadOrStore(id, struct{}{}); dup {
+		return
+	}
+	n.log.Error().Str("topic", r.Topic).Int32("partition", r.Partition).Int64("offset", r.Offset).
+		Err(err).Msg("skipping a record that is not a georep event (further ones in this partition are counted, not logged)")
+}

@@ -1,0 +1,32 @@
+// Package materializer owns a region's state: it folds the events of the
+// region's own topic and of every mirrored peer topic through the crdt rules
+// into Badger, and it is the region's write path (the store the server
+// calls).
+//
+// # Apply (the Ready loop)
+//
+// One poll goroutine fetches from all consumed topic-partitions and hands
+// records to one worker per partition index (partition p of the own topic
+// and of every mirror carries the same keys). A worker applies a batch of
+// records in one Badger transaction that also stores, for each topic
+// partition, the next offset to consume and, per origin, the greatest
+// sequence applied from that partition (the watermark). A crash at any point
+// therefore replays into the same state; events at or below the watermark are
+// duplicates and skipped. After the commit the worker publishes: waiters of
+// local writes are released and their in-flight effects leave the overlay.
+//
+// # Write path
+//
+// Store.Update locks the partitions of the keys it names, builds each key's
+// view from Badger plus the overlay of effects still in flight, lets the
+// command emit effects, stamps them (dot, HLC, observed context), puts them
+// in the overlay and hands them to the producer in sequence order, then
+// unlocks. Acknowledgement waits for the event to come back through the
+// regional topic and be applied, so an acknowledged write is durable in
+// Kafka and visible in local state. Many writes share a produce batch; the
+// materializer applies many events per Badger transaction.
+//
+// Locks: partition write locks are taken in ascending partition order; the
+// overlay and waiter maps have their own leaf mutexes. No lock is held while
+// waiting for Kafka.
+package materializer

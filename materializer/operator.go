@@ -1,0 +1,220 @@
+package materializer
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/binary"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"sort"
+	"sync"
+	"time"
+
+	"github.com/dgraph-io/badger/v4"
+
+	"github.com/georep/georep/crdt"
+	"github.com/georep/georep/oplog"
+)
+
+// Pause stops applying inbound replication (peers' topics); the region's own
+// writes go on.
+func (n *Node) Pause() {
+	if n.paused.CompareAndSwap(false, true) {
+		n.cons.PauseFetchTopics(n.topics[1:]...)
+		n.log.Info().Msg("inbound replication paused")
+	}
+}
+
+// Resume restarts applying inbound replication.
+func (n *Node) Resume() {
+	if n.paused.CompareAndSwap(true, false) {
+		n.cons.ResumeFetchTopics(n.topics[1:]...)
+		n.log.Info().Msg("inbound replication resumed")
+	}
+}
+
+// Paused reports whether inbound replication is paused.
+func (n *Node) Paused() bool { return n.paused.Load() }
+
+// ErrSyncTimeout is returned when Sync does not finish in time.
+var ErrSyncTimeout = errors.New("materializer: sync timed out")
+
+// Sync blocks until everything every reachable peer had written when it was
+// called is applied here. Peers whose cluster does not answer are skipped.
+// While paused, Sync waits for inbound replication to resume.
+func (n *Node) Sync(ctx context.Context, timeout time.Duration) error {
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	var wg sync.WaitGroup
+	for _, in := range n.inbound {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if err := in.CatchUp(ctx); err != nil && ctx.Err() == nil {
+				n.log.Debug().Str("peer", in.Peer()).Err(err).Msg("sync: peer not reachable, skipped")
+			}
+		}()
+	}
+	wg.Wait()
+	if ctx.Err() != nil {
+		return fmt.Errorf("%w after %s", ErrSyncTimeout, timeout)
+	}
+	ends, err := n.endOffsets(ctx, n.topics...)
+	if err != nil {
+		if ctx.Err() != nil {
+			return fmt.Errorf("%w after %s", ErrSyncTimeout, timeout)
+		}
+		return fmt.Errorf("sync: %w", err)
+	}
+	if err := n.waitApplied(ctx, ends); err != nil {
+		return fmt.Errorf("%w after %s", ErrSyncTimeout, timeout)
+	}
+	return nil
+}
+
+// PeerStatus is replication from one peer.
+type PeerStatus struct {
+	Region     string
+	InstanceID crdt.ReplicaID
+	LagEvents  int64
+	LagMillis  int64
+	Reachable  bool
+}
+
+// Status is a node's replication state.
+type Status struct {
+	Region      string
+	InstanceID  crdt.ReplicaID
+	Paused      bool
+	Writable    bool
+	Reason      string
+	Peers       []PeerStatus
+	Applied     crdt.Clock
+	BadRecords  int64
+	Tombstones  int64
+	EventsTotal int64
+}
+
+// Status reports the node's replication state. Lags are measured against
+// the local mirror topics and, where a bridge runs in-process, the peer's
+// own topic.
+func (n *Node) Status(ctx context.Context) Status {
+	st := Status{
+		Region:      n.cfg.Region,
+		InstanceID:  n.origin,
+		Paused:      n.paused.Load(),
+		Writable:    n.writable.Load(),
+		BadRecords:  n.bad.Load(),
+		EventsTotal: n.applied.Load(),
+	}
+	st.Reason, _ = n.reason.Load().(string)
+	last := make(map[crdt.ReplicaID]crdt.HLC)
+	for _, p := range n.parts {
+		p.mu.Lock()
+		for o, m := range p.wm {
+			st.Applied = st.Applied.With(o, m.seq)
+			if m.hlc > last[o] {
+				last[o] = m.hlc
+			}
+		}
+		p.mu.Unlock()
+	}
+	cctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+	defer cancel()
+	ends, endErr := n.endOffsets(cctx, n.topics[1:]...)
+	origins := n.peerOrigins()
+	for _, peer := range n.cfg.Peers {
+		ps := PeerStatus{Region: peer, InstanceID: origins[peer], Reachable: true}
+		topic := oplog.MirrorTopic(peer)
+		if endErr == nil {
+			for pi, end := range ends[topic] {
+				if int(pi) >= len(n.parts) {
+					continue
+				}
+				p := n.parts[pi]
+				p.mu.Lock()
+				if d := end - p.pos[topic]; d > 0 {
+					ps.LagEvents += d
+				}
+				p.mu.Unlock()
+			}
+		}
+		for _, in := range n.inbound {
+			if in.Peer() != peer {
+				continue
+			}
+			lag, err := in.Lag(cctx)
+			if err != nil {
+				ps.Reachable = false
+			}
+			ps.LagEvents += lag
+		}
+		if ps.LagEvents > 0 && ps.InstanceID != 0 && last[ps.InstanceID] != 0 {
+			ps.LagMillis = max(0, n.now()-last[ps.InstanceID].Millis())
+		}
+		st.Peers = append(st.Peers, ps)
+	}
+	return st
+}
+
+// peerOrigins maps peer region names to the instance IDs seen in their
+// records (learned by the apply loop).
+func (n *Node) peerOrigins() map[string]crdt.ReplicaID {
+	out := make(map[string]crdt.ReplicaID)
+	n.originNames.Range(func(k, v any) bool {
+		out[v.(string)] = k.(crdt.ReplicaID)
+		return true
+	})
+	return out
+}
+
+// Digest hashes the visible state: every visible key with its type, value
+// and expiry, in key order. Converged regions give equal digests whatever
+// the history that led there.
+func (n *Node) Digest(ctx context.Context) (string, error) {
+	return Digest(n.db, n.now())
+}
+
+// Digest computes the state digest of a Badger state directory's contents.
+func Digest(db *badger.DB, now int64) (string, error) {
+	h := sha256.New()
+	var keys [][]byte
+	vals := make(map[string][]byte)
+	err := db.View(func(txn *badger.Txn) error {
+		return scan(txn, nil, func(key []byte, k *crdt.Key) bool {
+			t := k.Type(now)
+			if t == crdt.TypeNone {
+				return true
+			}
+			b := append([]byte{byte(t)}, visibleBytes(k, t, now)...)
+			at, _ := k.Expiry()
+			b = binary.BigEndian.AppendUint64(b, uint64(at))
+			keys = append(keys, key)
+			vals[string(key)] = b
+			return true
+		})
+	})
+	if err != nil {
+		return "", err
+	}
+	sort.Slice(keys, func(i, j int) bool { return string(keys[i]) < string(keys[j]) })
+	for _, k := range keys {
+		v := vals[string(k)]
+		h.Write(binary.BigEndian.AppendUint32(nil, uint32(len(k))))
+		h.Write(k)
+		h.Write(binary.BigEndian.AppendUint32(nil, uint32(len(v))))
+		h.Write(v)
+	}
+	return hex.EncodeToString(h.Sum(nil)), nil
+}
+
+// visibleBytes is the canonical encoding of a key's visible value.
+func visibleBytes(k *crdt.Key, t crdt.Type, now int64) []byte {
+	switch t {
+	case crdt.TypeString:
+		v, _ := k.String(now)
+		return v
+	}
+	return nil
+}

@@ -1,0 +1,82 @@
+package materializer
+
+import (
+	"context"
+	"encoding/binary"
+	"sync"
+
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/georep/georep/crdt"
+)
+
+// mark is an origin's watermark in one partition.
+type mark struct {
+	seq uint64
+	hlc crdt.HLC
+}
+
+// partition is the state shared by partition index id's apply worker and the
+// write path.
+type partition struct {
+	id int32
+
+	// writeMu serializes writers of this partition's keys: a write computes
+	// its effect, takes its sequence number and enqueues its record under it,
+	// so records reach the partition in sequence order.
+	writeMu sync.Mutex
+
+	in chan []*kgo.Record // from the poll goroutine to the worker
+
+	mu      sync.Mutex
+	changed *sync.Cond              // signalled after each applied batch
+	wm      map[crdt.ReplicaID]mark // per origin; written by the worker
+	pos     map[string]int64        // per topic, next offset; written by the worker
+	overlay map[string][]*pending
+	waiters map[uint64]*pending
+}
+
+func newPartition(id int32) *partition {
+	p := &partition{
+		id:      id,
+		in:      make(chan []*kgo.Record, 64),
+		wm:      make(map[crdt.ReplicaID]mark),
+		pos:     make(map[string]int64),
+		overlay: make(map[string][]*pending),
+		waiters: make(map[uint64]*pending),
+	}
+	p.changed = sync.NewCond(&p.mu)
+	return p
+}
+
+// stable returns the partition's watermarks as a clock (caller holds mu or
+// owns wm).
+func stableOf(wm map[crdt.ReplicaID]mark) crdt.Clock {
+	var c crdt.Clock
+	for o, m := range wm {
+		c = c.With(o, m.seq)
+	}
+	return c
+}
+
+// waitPos blocks until topic's applied position in p reaches end.
+func (p *partition) waitPos(ctx context.Context, topic string, end int64) error {
+	stop := context.AfterFunc(ctx, func() {
+		p.mu.Lock()
+		p.changed.Broadcast()
+		p.mu.Unlock()
+	})
+	defer stop()
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	for p.pos[topic] < end {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		p.changed.Wait()
+	}
+	return nil
+}
+
+func beUint32(b []byte) uint32 { return binary.BigEndian.Uint32(b) }
+func beUint64(b []byte) uint64 { return binary.BigEndian.Uint64(b) }

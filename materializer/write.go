@@ -1,0 +1,461 @@
+package materializer
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"sort"
+	"time"
+
+	"github.com/dgraph-io/badger/v4"
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/georep/georep/crdt"
+	"github.com/georep/georep/oplog"
+)
+
+// Error is a write-path error with its own RESP error reply.
+type Error struct {
+	Reply string // without the leading '-'
+	Err   error
+}
+
+func (e *Error) Error() string {
+	if e.Err != nil {
+		return e.Reply + ": " + e.Err.Error()
+	}
+	return e.Reply
+}
+
+// RedisError returns the RESP error reply.
+func (e *Error) RedisError() string { return e.Reply }
+
+func (e *Error) Unwrap() error { return e.Err }
+
+// Sentinels of the write path.
+var (
+	// ErrNotInSync is returned while the region is not caught up.
+	ErrNotInSync = errors.New("materializer: region not in sync")
+	// ErrNotDurable is returned when Kafka did not take a write in time.
+	ErrNotDurable = errors.New("materializer: write not durable")
+)
+
+func (n *Node) readOnly() error {
+	reason, _ := n.reason.Load().(string)
+	if reason == "" {
+		reason = "starting"
+	}
+	return &Error{Reply: fmt.Sprintf("READONLY georep region %s is not in sync (%s); writes are not accepted", n.cfg.Region, reason), Err: ErrNotInSync}
+}
+
+// pending is one local event between stamping and acknowledgement.
+type pending struct {
+	ev   *crdt.Event
+	part *partition
+	done chan struct{}
+	err  error
+}
+
+func (w *pending) finish(err error) {
+	select {
+	case <-w.done:
+	default:
+		w.err = err
+		close(w.done)
+	}
+}
+
+// removeOverlay drops w from its key's overlay (caller holds part.mu).
+func (p *partition) removeOverlay(w *pending) {
+	k := string(w.ev.Key)
+	list := p.overlay[k]
+	for i, x := range list {
+		if x == w {
+			list = append(list[:i], list[i+1:]...)
+			break
+		}
+	}
+	if len(list) == 0 {
+		delete(p.overlay, k)
+	} else {
+		p.overlay[k] = list
+	}
+}
+
+// Ack waits for an Update's events.
+type Ack struct {
+	ws      []*pending
+	timeout time.Duration
+}
+
+// Wait blocks until every event is durable and applied, one failed, the
+// write timeout passes or ctx ends.
+func (a *Ack) Wait(ctx context.Context) error {
+	if len(a.ws) == 0 {
+		return nil
+	}
+	t := time.NewTimer(a.timeout)
+	defer t.Stop()
+	for _, w := range a.ws {
+		select {
+		case <-w.done:
+			if w.err != nil {
+				return w.err
+			}
+		case <-t.C:
+			return &Error{Reply: fmt.Sprintf("TRYAGAIN write not acknowledged by Kafka within %s; it may still be applied", a.timeout), Err: ErrNotDurable}
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+	return nil
+}
+
+// Tx is the view a write runs against and the way it emits effects.
+type Tx struct {
+	n     *Node
+	rtxn  *badger.Txn
+	now   int64
+	views map[string]*crdt.Key
+	out   []*pending
+	err   error
+}
+
+// Get returns key's state including in-flight and emitted effects (nil if
+// none). The result must not be modified.
+func (t *Tx) Get(key []byte) (*crdt.Key, error) {
+	k, err := t.view(key)
+	if err != nil || k.Empty() {
+		return nil, err
+	}
+	return k, nil
+}
+
+func (t *Tx) view(key []byte) (*crdt.Key, error) {
+	if k, ok := t.views[string(key)]; ok {
+		return k, nil
+	}
+	p := t.n.partOf(key)
+	p.mu.Lock()
+	inflight := append([]*pending(nil), p.overlay[string(key)]...)
+	p.mu.Unlock()
+	// Read state after copying the overlay: an event missing from the copy
+	// was applied before it left the overlay, so the read sees it; one in
+	// both is skipped by Apply's per-key dedup.
+	k, err := getKey(t.rtxn, key)
+	if err != nil {
+		return nil, err
+	}
+	if k == nil {
+		k = &crdt.Key{}
+	}
+	for _, w := range inflight {
+		k.Apply(w.ev, nil)
+	}
+	t.views[string(key)] = k
+	return k, nil
+}
+
+// Now is the region's wall clock in ms, fixed for the transaction.
+func (t *Tx) Now() int64 { return t.now }
+
+// Origin is the region's instance ID.
+func (t *Tx) Origin() crdt.ReplicaID { return t.n.origin }
+
+// Scan iterates applied keys (in-flight effects are not included).
+func (t *Tx) Scan(after []byte, fn func(key []byte, k *crdt.Key) bool) error {
+	return scan(t.rtxn, after, fn)
+}
+
+// RandomKey returns a random visible applied key.
+func (t *Tx) RandomKey() ([]byte, error) { return randomKey(t.rtxn, t.now) }
+
+// Emit stamps an event with ops on key and applies it to the view.
+func (t *Tx) Emit(key []byte, ops ...crdt.Op) {
+	if t.err != nil || len(ops) == 0 {
+		return
+	}
+	k, err := t.view(key)
+	if err != nil {
+		t.err = err
+		return
+	}
+	key = append([]byte(nil), key...)
+	ops = t.n.complete(k, t.now, ops)
+	ev := &crdt.Event{Key: key, Observed: k.VV.Clone(), Ops: ops}
+	t.n.seqMu.Lock()
+	t.n.seq++
+	ev.Dot = crdt.Dot{Origin: t.n.origin, Seq: t.n.seq}
+	t.n.seqMu.Unlock()
+	ev.HLC = t.n.nextHLC()
+	k.Apply(ev, nil)
+	t.out = append(t.out, &pending{ev: ev, part: t.n.partOf(key), done: make(chan struct{})})
+}
+
+// complete fills what ops need from the view k and prepends the removals the
+// rules require.
+func (n *Node) complete(k *crdt.Key, now int64, ops []crdt.Op) []crdt.Op {
+	var pre []crdt.Op
+	if k.Expired(now) {
+		pre = append(pre, crdt.Op{Kind: crdt.OpDelete})
+	} else {
+		creates := crdt.TypeNone
+		for _, op := range ops {
+			if t := op.Creates(); t != crdt.TypeNone {
+				creates = t
+			}
+		}
+		vis := k.Type(now)
+		if creates != crdt.TypeNone && vis != crdt.TypeNone && vis != creates {
+			pre = append(pre, crdt.Op{Kind: crdt.OpDeleteType, Type: vis})
+		}
+		for _, h := range k.Hidden() {
+			if h != creates || creates == crdt.TypeNone {
+				pre = append(pre, crdt.Op{Kind: crdt.OpDeleteType, Type: h})
+			}
+		}
+	}
+	all := append(pre, ops...)
+	for i := range all {
+		op := &all[i]
+		switch op.Kind {
+		case crdt.OpDelete, crdt.OpSet:
+			op.Shares = k.ObservedShares()
+		case crdt.OpDeleteType:
+			if op.Type == crdt.TypeString {
+				op.Shares = k.ObservedShares()
+			}
+		case crdt.OpIncr, crdt.OpIncrFloat:
+			op.Start = k.OwnShareStart(n.origin)
+		}
+	}
+	return all
+}
+
+func (n *Node) partOf(key []byte) *partition {
+	return n.parts[oplog.Partition(key, n.cfg.Partitions)]
+}
+
+// Update runs fn with the write locks of keys held and hands the events it
+// emits to the log. See server.Store.
+func (n *Node) Update(ctx context.Context, keys [][]byte, fn func(tx *Tx) error) (*Ack, error) {
+	if !n.writable.Load() {
+		return nil, n.readOnly()
+	}
+	parts := n.lockParts(keys)
+	defer func() {
+		for i := len(parts) - 1; i >= 0; i-- {
+			parts[i].writeMu.Unlock()
+		}
+	}()
+	rtxn := n.db.NewTransaction(false)
+	defer rtxn.Discard()
+	tx := &Tx{n: n, rtxn: rtxn, now: n.now(), views: make(map[string]*crdt.Key)}
+	if err := fn(tx); err != nil {
+		return nil, err
+	}
+	if tx.err != nil {
+		return nil, tx.err
+	}
+	n.enqueue(ctx, tx.out)
+	return &Ack{ws: tx.out, timeout: n.cfg.WriteTimeout}, nil
+}
+
+// lockParts locks the partitions of keys in ascending order.
+func (n *Node) lockParts(keys [][]byte) []*partition {
+	ids := make([]int32, 0, len(keys))
+	for _, k := range keys {
+		ids = append(ids, oplog.Partition(k, n.cfg.Partitions))
+	}
+	sort.Slice(ids, func(i, j int) bool { return ids[i] < ids[j] })
+	var parts []*partition
+	for i, id := range ids {
+		if i > 0 && id == ids[i-1] {
+			continue
+		}
+		p := n.parts[id]
+		p.writeMu.Lock()
+		parts = append(parts, p)
+	}
+	return parts
+}
+
+// enqueue registers ws in the overlay and produces them in order.
+func (n *Node) enqueue(ctx context.Context, ws []*pending) {
+	for _, w := range ws {
+		p := w.part
+		p.mu.Lock()
+		p.overlay[string(w.ev.Key)] = append(p.overlay[string(w.ev.Key)], w)
+		p.waiters[w.ev.Dot.Seq] = w
+		p.mu.Unlock()
+	}
+	for _, w := range ws {
+		rec := oplog.NewRecord(n.cfg.Region, w.ev, n.cfg.Partitions)
+		n.prod.Produce(context.WithoutCancel(ctx), rec, func(_ *kgo.Record, err error) {
+			if err == nil {
+				return // acknowledged once applied
+			}
+			p := w.part
+			p.mu.Lock()
+			delete(p.waiters, w.ev.Dot.Seq)
+			p.removeOverlay(w)
+			p.mu.Unlock()
+			w.finish(&Error{Reply: "TRYAGAIN write not durable in Kafka: " + oneLine(err.Error()), Err: fmt.Errorf("%w: %w", ErrNotDurable, err)})
+		})
+	}
+}
+
+func oneLine(s string) string {
+	out := []byte(s)
+	for i, c := range out {
+		if c == '\r' || c == '\n' {
+			out[i] = ' '
+		}
+	}
+	return string(out)
+}
+
+// View runs fn against a snapshot of the applied state.
+func (n *Node) View(ctx context.Context, fn func(v *Snapshot) error) error {
+	return n.db.View(func(txn *badger.Txn) error {
+		return fn(&Snapshot{txn: txn, now: n.now()})
+	})
+}
+
+// Snapshot is a read-only view of applied state.
+type Snapshot struct {
+	txn *badger.Txn
+	now int64
+}
+
+// Get returns key's applied state, nil if none.
+func (s *Snapshot) Get(key []byte) (*crdt.Key, error) { return getKey(s.txn, key) }
+
+// Now is the region's wall clock in ms.
+func (s *Snapshot) Now() int64 { return s.now }
+
+// Scan iterates applied keys in storage order after the key after.
+func (s *Snapshot) Scan(after []byte, fn func(key []byte, k *crdt.Key) bool) error {
+	return scan(s.txn, after, fn)
+}
+
+// RandomKey returns a random visible key.
+func (s *Snapshot) RandomKey() ([]byte, error) { return randomKey(s.txn, s.now) }
+
+func scan(txn *badger.Txn, after []byte, fn func(key []byte, k *crdt.Key) bool) error {
+	it := txn.NewIterator(badger.IteratorOptions{PrefetchValues: true, PrefetchSize: 64, Prefix: []byte{prefixMeta}})
+	defer it.Close()
+	start := []byte{prefixMeta}
+	if after != nil {
+		start = append(metaKey(after), 0)
+	}
+	for it.Seek(start); it.Valid(); it.Next() {
+		item := it.Item()
+		key := append([]byte(nil), redisKeyOfMeta(item.Key())...)
+		var k *crdt.Key
+		if err := item.Value(func(v []byte) error {
+			var err error
+			k, err = crdt.UnmarshalKey(v)
+			return err
+		}); err != nil {
+			return fmt.Errorf("decode %q: %w", key, err)
+		}
+		if !fn(key, k) {
+			return nil
+		}
+	}
+	return nil
+}
+
+func randomKey(txn *badger.Txn, now int64) ([]byte, error) {
+	// Seek to a random slot and take the first visible key from there,
+	// wrapping around once.
+	slot := uint16(rand.IntN(oplog.SlotCount))
+	start := []byte{prefixMeta, byte(slot >> 8), byte(slot)}
+	var found []byte
+	visit := func(it *badger.Iterator) error {
+		for ; it.Valid(); it.Next() {
+			item := it.Item()
+			var k *crdt.Key
+			if err := item.Value(func(v []byte) error {
+				var err error
+				k, err = crdt.UnmarshalKey(v)
+				return err
+			}); err != nil {
+				return err
+			}
+			if k.Type(now) != crdt.TypeNone {
+				found = append([]byte(nil), redisKeyOfMeta(item.Key())...)
+				return nil
+			}
+		}
+		return nil
+	}
+	it := txn.NewIterator(badger.IteratorOptions{PrefetchValues: true, Prefix: []byte{prefixMeta}})
+	defer it.Close()
+	it.Seek(start)
+	if err := visit(it); err != nil || found != nil {
+		return found, err
+	}
+	it.Rewind()
+	return found, visit(it)
+}
+
+// FlushAll emits an observed delete of every visible key, partition by
+// partition, and waits until they are durable and applied.
+func (n *Node) FlushAll(ctx context.Context) error {
+	if !n.writable.Load() {
+		return n.readOnly()
+	}
+	var acks []*Ack
+	for _, p := range n.parts {
+		lo, hi := partitionRange(p.id, n.cfg.Partitions)
+		var keys [][]byte
+		err := n.db.View(func(txn *badger.Txn) error {
+			it := txn.NewIterator(badger.IteratorOptions{Prefix: []byte{prefixMeta}})
+			defer it.Close()
+			for it.Seek(lo); it.Valid() && string(it.Item().Key()) < string(hi); it.Next() {
+				keys = append(keys, append([]byte(nil), redisKeyOfMeta(it.Item().Key())...))
+			}
+			return nil
+		})
+		if err != nil {
+			return err
+		}
+		p.mu.Lock()
+		for k := range p.overlay {
+			keys = append(keys, []byte(k))
+		}
+		p.mu.Unlock()
+		for len(keys) > 0 {
+			chunk := keys
+			if len(chunk) > 1024 {
+				chunk = chunk[:1024]
+			}
+			keys = keys[len(chunk):]
+			ack, err := n.Update(ctx, chunk, func(tx *Tx) error {
+				for _, key := range chunk {
+					k, err := tx.Get(key)
+					if err != nil {
+						return err
+					}
+					if k != nil {
+						tx.Emit(key, crdt.Op{Kind: crdt.OpDelete})
+					}
+				}
+				return nil
+			})
+			if err != nil {
+				return err
+			}
+			acks = append(acks, ack)
+		}
+	}
+	for _, a := range acks {
+		if err := a.Wait(ctx); err != nil {
+			return err
+		}
+	}
+	return nil
+}

@@ -1,0 +1,116 @@
+package oplog
+
+import (
+	"errors"
+	"fmt"
+
+	"google.golang.org/protobuf/proto"
+
+	"github.com/georep/georep/crdt"
+	"github.com/georep/georep/oplog/oplogpb"
+)
+
+// SchemaVersion is the event schema version carried in every record's
+// georep-schema header.
+const SchemaVersion = "1"
+
+// ErrBadRecord is returned for a record that is not a georep event of a
+// schema version this build reads.
+var ErrBadRecord = errors.New("oplog: bad record")
+
+// Encode returns the protobuf encoding of ev.
+func Encode(ev *crdt.Event) []byte {
+	pb := &oplogpb.Event{
+		Origin: uint32(ev.Dot.Origin),
+		Seq:    ev.Dot.Seq,
+		Hlc:    uint64(ev.HLC),
+		Key:    ev.Key,
+	}
+	for _, d := range ev.Observed {
+		pb.Observed = append(pb.Observed, &oplogpb.Dot{Origin: uint32(d.Origin), Seq: d.Seq})
+	}
+	for i := range ev.Ops {
+		op := &ev.Ops[i]
+		p := &oplogpb.Op{
+			Kind:  oplogpb.OpKind(op.Kind),
+			Type:  oplogpb.DataType(op.Type),
+			Value: op.Value,
+			Int:   op.Int,
+			At:    op.At,
+			Start: op.Start,
+		}
+		if !op.Float.IsZero() {
+			p.Float = pbFloat(op.Float)
+		}
+		for _, s := range op.Shares {
+			ps := &oplogpb.Share{Origin: uint32(s.Origin), Start: s.Start, Seq: s.Seq, Hlc: uint64(s.HLC), Int: s.Int}
+			if !s.Float.IsZero() {
+				ps.Float = pbFloat(s.Float)
+			}
+			p.Shares = append(p.Shares, ps)
+		}
+		pb.Ops = append(pb.Ops, p)
+	}
+	b, err := proto.MarshalOptions{Deterministic: true}.Marshal(pb)
+	if err != nil {
+		panic(fmt.Sprintf("oplog: marshal event: %v", err)) // only on invalid UTF-8 in string fields, which Event has none of
+	}
+	return b
+}
+
+func pbFloat(f crdt.Float) *oplogpb.LongDouble {
+	return &oplogpb.LongDouble{Mant: f.Mant, Exp: f.Exp, Neg: f.Neg}
+}
+
+func fromPBFloat(f *oplogpb.LongDouble) crdt.Float {
+	if f == nil {
+		return crdt.Float{}
+	}
+	return crdt.Float{Mant: f.Mant, Exp: f.Exp, Neg: f.Neg}
+}
+
+// maxOpKind is the greatest op kind this build applies.
+const maxOpKind = crdt.OpExpire
+
+// Decode parses an event encoded by Encode. It rejects events this build
+// cannot apply (unknown op kinds, missing dot) with ErrBadRecord.
+func Decode(b []byte) (*crdt.Event, error) {
+	var pb oplogpb.Event
+	if err := proto.Unmarshal(b, &pb); err != nil {
+		return nil, fmt.Errorf("%w: %v", ErrBadRecord, err)
+	}
+	if pb.Origin == 0 || pb.Seq == 0 {
+		return nil, fmt.Errorf("%w: missing origin or sequence", ErrBadRecord)
+	}
+	ev := &crdt.Event{
+		Dot: crdt.Dot{Origin: crdt.ReplicaID(pb.Origin), Seq: pb.Seq},
+		HLC: crdt.HLC(pb.Hlc),
+		Key: pb.Key,
+	}
+	for _, d := range pb.Observed {
+		ev.Observed = ev.Observed.With(crdt.ReplicaID(d.Origin), d.Seq)
+	}
+	for _, p := range pb.Ops {
+		k := crdt.OpKind(p.Kind)
+		if k == 0 || k > maxOpKind {
+			return nil, fmt.Errorf("%w: unknown op kind %d", ErrBadRecord, p.Kind)
+		}
+		op := crdt.Op{
+			Kind:  k,
+			Type:  crdt.Type(p.Type),
+			Value: p.Value,
+			Int:   p.Int,
+			Float: fromPBFloat(p.Float),
+			At:    p.At,
+			Start: p.Start,
+		}
+		for _, s := range p.Shares {
+			op.Shares = append(op.Shares, crdt.Share{
+				Origin: crdt.ReplicaID(s.Origin), Start: s.Start, Seq: s.Seq,
+				HLC: crdt.HLC(s.Hlc), Int: s.Int, Float: fromPBFloat(s.Float),
+			})
+		}
+		ev.Ops = append(ev.Ops, op)
+	}
+	return ev, nil
+}
