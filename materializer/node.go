@@ -102,6 +102,9 @@ type Node struct {
 	cons *kgo.Client
 	adm  *kadm.Client
 
+	txnMu sync.Mutex
+	txn   *kgo.Client // transactional producer for multi-key writes; under txnMu
+
 	inbound []Inbound
 	topics  []string // consumed: own first, then mirrors
 
@@ -260,6 +263,9 @@ func (n *Node) Run(ctx context.Context) error {
 }
 
 func (n *Node) close() {
+	n.txnMu.Lock()
+	n.resetTxnClient()
+	n.txnMu.Unlock()
 	n.cons.Close()
 	n.prod.Close()
 	if err := n.db.Close(); err != nil {

@@ -28,12 +28,13 @@ type partition struct {
 
 	in chan []*kgo.Record // from the poll goroutine to the worker
 
-	mu      sync.Mutex
-	changed *sync.Cond              // signalled after each applied batch
-	wm      map[crdt.ReplicaID]mark // per origin; written by the worker
-	pos     map[string]int64        // per topic, next offset; written by the worker
-	overlay map[string][]*pending
-	waiters map[uint64]*pending
+	mu       sync.Mutex
+	changed  *sync.Cond              // signalled after each applied batch
+	wm       map[crdt.ReplicaID]mark // per origin; written by the worker
+	pos      map[string]int64        // per topic, next offset; written by the worker
+	overlay  map[string][]*pending
+	waiters  map[uint64]*pending
+	inflight int // records handed to the idempotent producer, not yet answered
 }
 
 func newPartition(id int32) *partition {
@@ -70,6 +71,26 @@ func (p *partition) waitPos(ctx context.Context, topic string, end int64) error 
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	for p.pos[topic] < end {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		p.changed.Wait()
+	}
+	return nil
+}
+
+// drain waits until no record of this partition is in the idempotent
+// producer (caller holds writeMu, so no new one starts).
+func (p *partition) drain(ctx context.Context) error {
+	stop := context.AfterFunc(ctx, func() {
+		p.mu.Lock()
+		p.changed.Broadcast()
+		p.mu.Unlock()
+	})
+	defer stop()
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	for p.inflight > 0 {
 		if err := ctx.Err(); err != nil {
 			return err
 		}

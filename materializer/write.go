@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"sort"
+	"strconv"
 	"time"
 
 	"github.com/dgraph-io/badger/v4"
@@ -281,7 +282,9 @@ func (n *Node) lockParts(keys [][]byte) []*partition {
 	return parts
 }
 
-// enqueue registers ws in the overlay and produces them in order.
+// enqueue registers ws in the overlay and produces them in order. Events on
+// several keys are produced in one Kafka transaction (all or nothing in the
+// log); caller holds the write locks of their partitions.
 func (n *Node) enqueue(ctx context.Context, ws []*pending) {
 	for _, w := range ws {
 		p := w.part
@@ -290,19 +293,125 @@ func (n *Node) enqueue(ctx context.Context, ws []*pending) {
 		p.waiters[w.ev.Dot.Seq] = w
 		p.mu.Unlock()
 	}
+	if len(ws) > 1 {
+		n.produceTxn(ctx, ws)
+		return
+	}
 	for _, w := range ws {
 		rec := oplog.NewRecord(n.cfg.Region, w.ev, n.cfg.Partitions)
-		n.prod.Produce(context.WithoutCancel(ctx), rec, func(_ *kgo.Record, err error) {
-			if err == nil {
-				return // acknowledged once applied
-			}
-			p := w.part
+		p := w.part
+		p.mu.Lock()
+		p.inflight++
+		p.mu.Unlock()
+		n.prod.TryProduce(context.WithoutCancel(ctx), rec, func(_ *kgo.Record, err error) {
 			p.mu.Lock()
-			delete(p.waiters, w.ev.Dot.Seq)
-			p.removeOverlay(w)
+			p.inflight--
+			if p.inflight == 0 {
+				p.changed.Broadcast()
+			}
 			p.mu.Unlock()
-			w.finish(&Error{Reply: "TRYAGAIN write not durable in Kafka: " + oneLine(err.Error()), Err: fmt.Errorf("%w: %w", ErrNotDurable, err)})
+			if err != nil {
+				n.failWrite(w, err)
+			}
 		})
+	}
+}
+
+// failWrite fails a local event that did not become durable.
+func (n *Node) failWrite(w *pending, err error) {
+	p := w.part
+	p.mu.Lock()
+	delete(p.waiters, w.ev.Dot.Seq)
+	p.removeOverlay(w)
+	p.mu.Unlock()
+	reply := "TRYAGAIN write not durable in Kafka: " + oneLine(err.Error())
+	if errors.Is(err, kgo.ErrMaxBuffered) {
+		reply = "TRYAGAIN too many writes waiting for Kafka; try again later"
+	}
+	w.finish(&Error{Reply: reply, Err: fmt.Errorf("%w: %w", ErrNotDurable, err)})
+}
+
+// produceTxn produces ws in one Kafka transaction. Records of earlier
+// writes to the same partitions are drained first, so every partition
+// receives this origin's events in sequence order.
+func (n *Node) produceTxn(ctx context.Context, ws []*pending) {
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), n.cfg.WriteTimeout)
+	defer cancel()
+	fail := func(err error) {
+		for _, w := range ws {
+			n.failWrite(w, err)
+		}
+	}
+	seen := map[*partition]bool{}
+	for _, w := range ws {
+		if seen[w.part] {
+			continue
+		}
+		seen[w.part] = true
+		if err := w.part.drain(ctx); err != nil {
+			fail(err)
+			return
+		}
+	}
+	n.txnMu.Lock()
+	defer n.txnMu.Unlock()
+	cl, err := n.txnClient()
+	if err != nil {
+		fail(err)
+		return
+	}
+	if err := cl.BeginTransaction(); err != nil {
+		n.resetTxnClient()
+		fail(err)
+		return
+	}
+	for _, w := range ws {
+		cl.Produce(ctx, oplog.NewRecord(n.cfg.Region, w.ev, n.cfg.Partitions), nil)
+	}
+	err = cl.Flush(ctx)
+	commit := kgo.TryCommit
+	if err != nil {
+		commit = kgo.TryAbort
+		cl.AbortBufferedRecords(context.WithoutCancel(ctx))
+	}
+	if endErr := cl.EndTransaction(ctx, commit); endErr != nil && err == nil {
+		err = endErr
+	}
+	if err != nil {
+		n.resetTxnClient()
+		fail(err)
+	}
+}
+
+// txnClient returns the transactional producer, creating it on first use
+// (caller holds txnMu).
+func (n *Node) txnClient() (*kgo.Client, error) {
+	if n.txn != nil {
+		return n.txn, nil
+	}
+	cl, err := kgo.NewClient(
+		kgo.SeedBrokers(n.cfg.Brokers...),
+		kgo.TransactionalID("georep-"+n.cfg.Region+"-"+strconv.FormatUint(uint64(n.origin), 10)),
+		kgo.DefaultProduceTopic(oplog.Topic),
+		kgo.RecordPartitioner(kgo.ManualPartitioner()),
+		kgo.ProducerLinger(0),
+		kgo.ProduceRequestTimeout(n.cfg.WriteTimeout),
+		kgo.TransactionTimeout(max(n.cfg.WriteTimeout*2, 10*time.Second)),
+		kgo.WithLogger(kgoLogger(n.log)),
+	)
+	if err != nil {
+		return nil, err
+	}
+	n.txn = cl
+	return cl, nil
+}
+
+// resetTxnClient drops the transactional producer after an error, so the
+// next transaction starts from a fresh producer ID (caller holds txnMu).
+func (n *Node) resetTxnClient() {
+	if n.txn != nil {
+		n.txn.Close()
+		n.txn = nil
 	}
 }
 
