@@ -84,7 +84,7 @@ func (b *Bridge) Run(ctx context.Context) error {
 		kgo.RecordPartitioner(kgo.ManualPartitioner()),
 		kgo.ProducerLinger(0),
 		kgo.RequiredAcks(kgo.AllISRAcks()),
-		kgo.WithLogger(kgoLog(b.log)),
+		kgo.WithLogger(oplog.Logger(b.log)),
 	)
 	if err != nil {
 		return fmt.Errorf("bridge %s: target client: %w", b.cfg.Peer, err)
@@ -120,7 +120,7 @@ func (b *Bridge) Run(ctx context.Context) error {
 		kgo.FetchMaxWait(b.cfg.FetchMaxWait),
 		kgo.FetchIsolationLevel(kgo.ReadCommitted()),
 		kgo.KeepControlRecords(),
-		kgo.WithLogger(kgoLog(b.log)),
+		kgo.WithLogger(oplog.Logger(b.log)),
 	)
 	if err != nil {
 		return fmt.Errorf("bridge %s: source client: %w", b.cfg.Peer, err)
@@ -205,7 +205,7 @@ func (b *Bridge) resume(ctx context.Context, prod *kgo.Client, target string) (m
 		kgo.SeedBrokers(b.cfg.TargetBrokers...),
 		kgo.ConsumePartitions(map[string]map[int32]kgo.Offset{target: last}),
 		kgo.FetchMaxWait(100*time.Millisecond),
-		kgo.WithLogger(kgoLog(b.log)),
+		kgo.WithLogger(oplog.Logger(b.log)),
 	)
 	if err != nil {
 		return nil, err
@@ -283,7 +283,7 @@ func (b *Bridge) Lag(ctx context.Context) (int64, error) {
 }
 
 func (b *Bridge) sourceEnds(ctx context.Context) (map[int32]int64, error) {
-	cl, err := kgo.NewClient(kgo.SeedBrokers(b.cfg.SourceBrokers...), kgo.WithLogger(kgoLog(b.log)))
+	cl, err := kgo.NewClient(kgo.SeedBrokers(b.cfg.SourceBrokers...), kgo.WithLogger(oplog.Logger(b.log)))
 	if err != nil {
 		return nil, err
 	}
@@ -304,21 +304,4 @@ func (b *Bridge) sourceEnds(ctx context.Context) (map[int32]int64, error) {
 		out[o.Partition] = o.Offset
 	})
 	return out, firstErr
-}
-
-type kgoLogger struct{ log zerolog.Logger }
-
-func kgoLog(l zerolog.Logger) kgo.Logger { return kgoLogger{l} }
-
-func (l kgoLogger) Level() kgo.LogLevel { return kgo.LogLevelWarn }
-
-func (l kgoLogger) Log(level kgo.LogLevel, msg string, kv ...any) {
-	e := l.log.Warn()
-	if level == kgo.LogLevelError {
-		e = l.log.Error()
-	}
-	for i := 0; i+1 < len(kv); i += 2 {
-		e = e.Interface(fmt.Sprint(kv[i]), kv[i+1])
-	}
-	e.Msg(msg)
 }

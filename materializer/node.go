@@ -167,7 +167,7 @@ func New(cfg Config, log zerolog.Logger, inbound ...Inbound) (*Node, error) {
 		kgo.ProduceRequestTimeout(cfg.WriteTimeout),
 		kgo.RecordDeliveryTimeout(cfg.WriteTimeout),
 		kgo.MaxBufferedRecords(100000),
-		kgo.WithLogger(kgoLogger(log)),
+		kgo.WithLogger(oplog.Logger(log)),
 	)
 	if err != nil {
 		db.Close()
@@ -181,7 +181,7 @@ func New(cfg Config, log zerolog.Logger, inbound ...Inbound) (*Node, error) {
 		kgo.FetchIsolationLevel(kgo.ReadCommitted()),
 		kgo.KeepControlRecords(),
 		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()),
-		kgo.WithLogger(kgoLogger(log)),
+		kgo.WithLogger(oplog.Logger(log)),
 	)
 	if err != nil {
 		n.prod.Close()

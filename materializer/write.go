@@ -397,7 +397,7 @@ func (n *Node) txnClient() (*kgo.Client, error) {
 		kgo.ProducerLinger(0),
 		kgo.ProduceRequestTimeout(n.cfg.WriteTimeout),
 		kgo.TransactionTimeout(max(n.cfg.WriteTimeout*2, 10*time.Second)),
-		kgo.WithLogger(kgoLogger(n.log)),
+		kgo.WithLogger(oplog.Logger(n.log)),
 	)
 	if err != nil {
 		return nil, err
