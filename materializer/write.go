@@ -141,10 +141,13 @@ func (t *Tx) view(key []byte) (*crdt.Key, error) {
 	p.mu.Lock()
 	inflight := append([]*pending(nil), p.overlay[string(key)]...)
 	p.mu.Unlock()
-	// Read state after copying the overlay: an event missing from the copy
-	// was applied before it left the overlay, so the read sees it; one in
-	// both is skipped by Apply's per-key dedup.
-	k, err := getKey(t.rtxn, key)
+	// Read state after copying the overlay, in a read transaction that
+	// starts now: an event missing from the copy was committed before it
+	// left the overlay, so the read sees it; one in both is skipped by
+	// Apply's per-key dedup.
+	rtxn := t.n.db.NewTransaction(false)
+	k, err := getKey(rtxn, key)
+	rtxn.Discard()
 	if err != nil {
 		return nil, err
 	}
