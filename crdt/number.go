@@ -73,15 +73,17 @@ func ParseFloat(s []byte) (Float, bool) {
 	}
 	str := string(s)
 	low := strings.ToLower(str)
-	if strings.Contains(low, "nan") || strings.Contains(low, "inf") {
+	// big.Float also takes a binary exponent ("1p3"), where strtold stops.
+	if strings.Contains(low, "nan") || strings.Contains(low, "inf") || strings.Contains(low, "p") {
 		return Float{}, false
 	}
 	b, _, err := new(big.Float).SetPrec(floatPrec).Parse(str, 10)
 	if err != nil || b.IsInf() {
 		return Float{}, false
 	}
-	// long double overflows above ~1.19e4932
-	if e := b.MantExp(nil); e > 16384 {
+	// long double overflows above ~1.19e4932, and strtold underflows to 0
+	// (ERANGE, which Redis rejects) below half its smallest denormal 2^-16445
+	if e := b.MantExp(nil); e > 16384 || (b.Sign() != 0 && e < -16445) {
 		return Float{}, false
 	}
 	return FloatFromBig(b), true
