@@ -504,15 +504,24 @@ func (k *Key) ObservedShares() []Share {
 }
 
 // OwnShareStart returns the identity (Start) an increment by origin o must
-// name: its existing share if it has one, else 0 (open a new share).
+// name: its existing share if it has one that no reset has fully observed,
+// else 0 (open a new share). A fully reset share is not continued: its
+// total still holds the reset increments, and subtracting them again at
+// 64-bit precision would lose the low digits of float increments added
+// after the reset.
 func (k *Key) OwnShareStart(o ReplicaID) uint64 {
-	var start uint64
+	var own Share
 	for _, s := range k.Str.Shares {
-		if s.Origin == o && s.Start > start {
-			start = s.Start
+		if s.Origin == o && s.Start > own.Start {
+			own = s
 		}
 	}
-	return start
+	for _, b := range k.Str.Bases {
+		if b.id() == own.id() && b.Seq >= own.Seq {
+			return 0
+		}
+	}
+	return own.Start
 }
 
 // Clone returns a deep copy of k.
