@@ -1,0 +1,302 @@
+package server
+
+import (
+	"context"
+	"errors"
+	"io"
+	"net"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/tidwall/redcon"
+)
+
+// Pipeline depth per connection: how many replies (and unacknowledged
+// writes) may be queued before the reader stops reading.
+const (
+	maxQueuedReplies = 1024
+	flushThreshold   = 64 << 10
+)
+
+// conn is one client connection. Three goroutines serve it:
+//
+//   - the reader (serve) parses requests and runs the commands in order.
+//     A write returns as soon as Store.Update has enqueued its effects; its
+//     reply is queued with the Ack. A read first waits until this
+//     connection's queued Acks have resolved (read-your-writes).
+//   - the acker waits for each queued Ack in order and records its result.
+//   - the writer encodes replies in command order, waiting for each one's
+//     Ack, and flushes when no further reply is ready.
+//
+// The fields under "reader" are owned by the reader goroutine; mu guards
+// what CLIENT LIST reads from other connections.
+type conn struct {
+	s       *Server
+	nc      net.Conn
+	id      int64
+	created time.Time
+	addr    string
+	laddr   string
+
+	replies chan *pending
+	acks    chan *pending
+
+	// reader
+	proto     int
+	authed    bool
+	lastWrite *pending // latest reply waiting for an Ack
+
+	mu      sync.Mutex
+	name    string
+	libName string
+	libVer  string
+	lastCmd string
+	active  time.Time
+	resp    int
+}
+
+// pending is one queued reply.
+type pending struct {
+	reply Reply
+	proto int
+	cmd   string
+	quit  bool // close the connection after writing it
+
+	ack      Ack           // nil: reply is ready
+	deadline time.Time     // for ack
+	done     chan struct{} // closed by the acker once err is set
+	err      error
+}
+
+func newConn(s *Server, nc net.Conn, id int64) *conn {
+	now := time.Now()
+	return &conn{
+		s:       s,
+		nc:      nc,
+		id:      id,
+		created: now,
+		active:  now,
+		addr:    nc.RemoteAddr().String(),
+		laddr:   nc.LocalAddr().String(),
+		replies: make(chan *pending, maxQueuedReplies),
+		acks:    make(chan *pending, maxQueuedReplies),
+		proto:   2,
+		resp:    2,
+		authed:  s.cfg.RequirePass == "",
+	}
+}
+
+// serve runs the connection until the client leaves, a protocol error, or
+// ctx ends.
+func (c *conn) serve(ctx context.Context) {
+	defer c.s.removeConn(c)
+	stop := context.AfterFunc(ctx, func() { c.nc.Close() })
+	defer stop()
+	var wg sync.WaitGroup
+	wg.Add(2)
+	go func() {
+		defer wg.Done()
+		c.ackLoop(ctx)
+	}()
+	go func() {
+		defer wg.Done()
+		c.writeLoop()
+	}()
+	c.readLoop(ctx)
+	close(c.acks)
+	close(c.replies)
+	wg.Wait()
+	c.nc.Close()
+}
+
+func (c *conn) readLoop(ctx context.Context) {
+	rd := redcon.NewReader(newGuard(c.nc))
+	for {
+		cmd, err := rd.ReadCommand()
+		if err != nil {
+			if perr := asProtocolError(err); perr != nil {
+				c.queue(&pending{reply: errReply(perr.RedisError()), proto: c.proto, quit: true})
+			}
+			return
+		}
+		if len(cmd.Args) == 0 {
+			continue
+		}
+		if !c.execute(ctx, cmd.Args) {
+			return
+		}
+	}
+}
+
+// asProtocolError returns err as a protocol error: ours (from the guard)
+// or redcon's, which is unexported and recognized by its text.
+func asProtocolError(err error) *protocolError {
+	var pe *protocolError
+	if errors.As(err, &pe) {
+		return pe
+	}
+	if errors.Is(err, io.EOF) || errors.Is(err, net.ErrClosed) {
+		return nil
+	}
+	if msg, ok := strings.CutPrefix(err.Error(), "Protocol error: "); ok {
+		return &protocolError{msg: msg}
+	}
+	return nil
+}
+
+// execute runs one command and queues its reply. It returns false when
+// the connection must stop reading (QUIT, shutdown).
+func (c *conn) execute(ctx context.Context, args [][]byte) bool {
+	c.s.totalCmds.Add(1)
+	p := &pending{}
+	cl, err := c.prepare(ctx, args)
+	if err == nil {
+		start := time.Now()
+		cctx, cancel := context.WithDeadline(ctx, start.Add(c.s.cfg.WriteTimeout))
+		cl.ctx, cl.base = cctx, ctx
+		p.reply, err = cl.run()
+		cancel()
+		p.cmd = cl.cmd.name
+		p.quit = cl.quit
+		if err == nil && cl.ack != nil {
+			p.ack, p.deadline, p.done = cl.ack, start.Add(c.s.cfg.WriteTimeout), make(chan struct{})
+		}
+	}
+	if err != nil {
+		p.reply = c.s.errorReply(p.cmd, err)
+	}
+	p.proto = c.proto
+	c.queue(p)
+	return !p.quit && ctx.Err() == nil
+}
+
+// prepare finds the command, checks arity and authentication, and waits
+// for outstanding writes before a read.
+func (c *conn) prepare(ctx context.Context, args [][]byte) (*call, error) {
+	cmd, err := c.s.reg.lookup(args)
+	if err != nil {
+		return nil, err
+	}
+	c.mu.Lock()
+	c.lastCmd, c.active = cmd.name, time.Now()
+	c.mu.Unlock()
+	if !c.authed && cmd.flags&flagNoAuth == 0 {
+		return nil, ErrNoAuth
+	}
+	if cmd.flags&(flagRead|flagWait) != 0 {
+		if err := c.waitWrites(ctx); err != nil {
+			return nil, err
+		}
+	}
+	return &call{c: c, s: c.s, cmd: cmd, args: args}, nil
+}
+
+// waitWrites waits until every write this connection has queued is
+// acknowledged (or failed).
+func (c *conn) waitWrites(ctx context.Context) error {
+	p := c.lastWrite
+	if p == nil {
+		return nil
+	}
+	select {
+	case <-p.done:
+	default:
+		t := time.NewTimer(c.s.cfg.WriteTimeout)
+		defer t.Stop()
+		select {
+		case <-p.done:
+		case <-t.C:
+			return ErrTimeout
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+	c.lastWrite = nil
+	return nil
+}
+
+// queue hands p to the writer (and to the acker when it waits for an Ack).
+func (c *conn) queue(p *pending) {
+	if p.ack != nil {
+		c.acks <- p
+		c.lastWrite = p
+	}
+	c.replies <- p
+}
+
+// ackLoop resolves queued Acks in order, each under its deadline.
+func (c *conn) ackLoop(ctx context.Context) {
+	for p := range c.acks {
+		actx, cancel := context.WithDeadline(ctx, p.deadline)
+		err := p.ack.Wait(actx)
+		if err != nil && actx.Err() != nil && errors.Is(err, actx.Err()) {
+			if ctx.Err() != nil {
+				err = ErrShutdown
+			} else {
+				err = ErrAckTimeout
+			}
+		}
+		cancel()
+		p.err = err
+		close(p.done)
+	}
+}
+
+// writeLoop writes replies in order. After a write error or a quit it keeps
+// draining the queue (so the reader never blocks) without writing.
+func (c *conn) writeLoop() {
+	buf := make([]byte, 0, 4096)
+	broken := false
+	flush := func() {
+		if len(buf) == 0 {
+			return
+		}
+		if !broken {
+			_ = c.nc.SetWriteDeadline(time.Now().Add(c.s.cfg.WriteTimeout))
+			if _, err := c.nc.Write(buf); err != nil {
+				broken = true
+				c.nc.Close() // unblocks the reader
+			}
+		}
+		if cap(buf) > 1<<20 {
+			buf = make([]byte, 0, 4096)
+		}
+		buf = buf[:0]
+	}
+	for p := range c.replies {
+		if p.done != nil {
+			select {
+			case <-p.done:
+			default:
+				flush()
+				<-p.done
+			}
+		}
+		if !broken {
+			r := p.reply
+			if p.err != nil {
+				r = c.s.errorReply(p.cmd, p.err)
+			}
+			buf = appendReply(buf, r, p.proto)
+		}
+		if p.quit {
+			flush()
+			broken = true
+			c.nc.Close()
+			continue
+		}
+		if len(c.replies) == 0 || len(buf) >= flushThreshold {
+			flush()
+		}
+	}
+	flush()
+}
+
+// setResp records the protocol version for CLIENT LIST.
+func (c *conn) setProto(v int) {
+	c.proto = v
+	c.mu.Lock()
+	c.resp = v
+	c.mu.Unlock()
+}

@@ -1,0 +1,112 @@
+package server
+
+import (
+	"context"
+	"time"
+
+	"github.com/georep/georep/crdt"
+)
+
+// Store is the region's keyspace as the server needs it. The materializer
+// implements it; the server never sees Kafka or Badger.
+type Store interface {
+	// View runs fn against a consistent snapshot of the applied state (what
+	// every client may read: only acknowledged writes). fn must not keep v.
+	View(ctx context.Context, fn func(v View) error) error
+
+	// Update runs fn while holding the write locks of keys (every key fn may
+	// read or write must be listed). fn sees the applied state plus the
+	// effects still in flight, and emits effects through tx. Before Update
+	// returns, the effects are stamped and handed to the log in order; the
+	// returned Ack waits until they are durable in Kafka and applied locally.
+	// An fn error is returned as is and nothing is emitted. A write refused
+	// before reaching the log (region not in sync, log unavailable) returns an
+	// error implementing RedisError.
+	Update(ctx context.Context, keys [][]byte, fn func(tx Tx) error) (Ack, error)
+
+	// FlushAll emits an observed remove of every key the region has applied,
+	// and returns once it is durable and applied.
+	FlushAll(ctx context.Context) error
+}
+
+// View reads the keyspace.
+type View interface {
+	// Get returns the merged state of key, nil if there is none. The result
+	// must not be modified. Visibility (expiry, type) is decided by the
+	// caller with crdt.Key methods and Now.
+	Get(key []byte) (*crdt.Key, error)
+	// Now is the region's wall clock in ms (with any configured offset).
+	Now() int64
+	// Scan calls fn for each stored key in storage order, starting after
+	// the key named by after (nil: from the first), until fn returns false.
+	// Keys whose state is not visible (deleted, expired) are passed too;
+	// callers filter with crdt.Key.Type(Now()).
+	Scan(after []byte, fn func(key []byte, k *crdt.Key) bool) error
+	// RandomKey returns a stored key chosen at random among visible ones
+	// (nil if there is none).
+	RandomKey() ([]byte, error)
+}
+
+// Tx is a View that also emits effects. Get and Scan through a Tx include
+// the effects still in flight and those emitted earlier in the same Tx.
+type Tx interface {
+	View
+	// Emit appends one event with ops to key. The store fills in the causal
+	// stamp and what an op needs from the view (observed context, observed
+	// counter shares, the share identity of increments), and prepends the
+	// removals the rules require: an observed delete when the key has
+	// expired, and the removal of state of other types (type change or a
+	// hidden loser of a type conflict).
+	Emit(key []byte, ops ...crdt.Op)
+	// Origin is this region's instance ID.
+	Origin() crdt.ReplicaID
+}
+
+// Ack waits for the durability of an Update's effects.
+type Ack interface {
+	// Wait blocks until every effect is durable and applied (nil), or one
+	// failed (an error implementing RedisError), or ctx ends.
+	Wait(ctx context.Context) error
+}
+
+// RedisError is implemented by errors that carry their own RESP error reply
+// (without the leading '-'), e.g. "READONLY region is not in sync".
+type RedisError interface {
+	error
+	RedisError() string
+}
+
+// Operator is the GEOREP command surface of a node.
+type Operator interface {
+	Pause()
+	Resume()
+	// Sync blocks until everything every reachable peer had written when it
+	// was called is applied here, or timeout passes.
+	Sync(ctx context.Context, timeout time.Duration) error
+	Status(ctx context.Context) Status
+	// Digest hashes the visible state: equal on converged regions.
+	Digest(ctx context.Context) (string, error)
+}
+
+// Status is what GEOREP STATUS and INFO georep report.
+type Status struct {
+	Region      string
+	InstanceID  crdt.ReplicaID
+	Paused      bool
+	Writable    bool   // false while not in sync (writes get READONLY)
+	Reason      string // why not writable
+	Peers       []PeerStatus
+	Applied     crdt.Clock // per origin, greatest sequence applied (any partition)
+	BadRecords  int64      // records skipped because they did not decode
+	Tombstones  int64      // retained tombstones
+	EventsTotal int64      // events applied since start
+}
+
+// PeerStatus is replication from one peer region.
+type PeerStatus struct {
+	Region     string
+	InstanceID crdt.ReplicaID
+	LagEvents  int64
+	LagMillis  int64
+	Reachable  bool
+}
