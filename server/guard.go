@@ -31,7 +31,7 @@ type guard struct {
 	in    []byte
 	out   []byte // checked bytes; out[pos:] not yet returned
 	pos   int
-	err   error  // sticky error, returned once out is drained
+	err   error // sticky error, returned once out is drained
 	state int
 	hdr   []byte // the header line being read
 	nargs int    // bulk strings left in the current multibulk request

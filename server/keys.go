@@ -238,21 +238,28 @@ func cmdScan(cl *call) (Reply, error) {
 		after = k
 	}
 	matchAll := pat == nil || (len(pat) == 1 && pat[0] == '*')
+	// COUNT visible keys per call (before MATCH and TYPE, like Redis's
+	// buckets), and at most maxVisit stored ones, tombstones included.
+	maxVisit := count*10 + 100
 	var out []Reply
 	var last []byte
-	visited := int64(0)
+	var seen, visited int64
 	more := false
 	err = cl.view(func(v View) error {
 		now := v.Now()
 		return v.Scan(after, func(key []byte, k *crdt.Key) bool {
-			if visited == count {
+			if seen == count || visited == maxVisit {
 				more = true
 				return false
 			}
 			visited++
 			last = append(last[:0], key...)
 			t := k.Type(now)
-			if t == crdt.TypeNone || (typ != "" && t.String() != typ) {
+			if t == crdt.TypeNone {
+				return true
+			}
+			seen++
+			if typ != "" && t.String() != typ {
 				return true
 			}
 			if matchAll || stringMatch(pat, key, false) {

@@ -46,15 +46,15 @@ var (
 	replyEmpty     = Reply{kind: kindArray, elems: []Reply{}}
 )
 
-func simple(s string) Reply        { return Reply{kind: kindSimple, str: s} }
-func errReply(s string) Reply      { return Reply{kind: kindError, str: s} }
-func integer(n int64) Reply        { return Reply{kind: kindInt, num: n} }
-func bulk(b []byte) Reply          { return Reply{kind: kindBulk, bulk: b} }
-func bulkString(s string) Reply    { return Reply{kind: kindBulk, bulk: []byte(s)} }
-func array(elems ...Reply) Reply   { return Reply{kind: kindArray, elems: nonNil(elems)} }
-func mapReply(kv ...Reply) Reply   { return Reply{kind: kindMap, elems: nonNil(kv)} }
+func simple(s string) Reply         { return Reply{kind: kindSimple, str: s} }
+func errReply(s string) Reply       { return Reply{kind: kindError, str: s} }
+func integer(n int64) Reply         { return Reply{kind: kindInt, num: n} }
+func bulk(b []byte) Reply           { return Reply{kind: kindBulk, bulk: b} }
+func bulkString(s string) Reply     { return Reply{kind: kindBulk, bulk: []byte(s)} }
+func array(elems ...Reply) Reply    { return Reply{kind: kindArray, elems: nonNil(elems)} }
+func mapReply(kv ...Reply) Reply    { return Reply{kind: kindMap, elems: nonNil(kv)} }
 func setReply(elems ...Reply) Reply { return Reply{kind: kindSet, elems: nonNil(elems)} }
-func double(f float64) Reply       { return Reply{kind: kindDouble, dbl: f} }
+func double(f float64) Reply        { return Reply{kind: kindDouble, dbl: f} }
 func verbatim(format, text string) Reply {
 	return Reply{kind: kindVerbatim, str: format, bulk: []byte(text)}
 }

@@ -511,6 +511,9 @@ func cmdIncrByFloat(cl *call) (Reply, error) {
 	key := cl.args[1]
 	incr, ok := crdt.ParseFloat(cl.args[2])
 	if !ok {
+		if isInf(cl.args[2]) {
+			return Reply{}, ErrNaN
+		}
 		return Reply{}, ErrNotFloat
 	}
 	var reply []byte
@@ -522,6 +525,9 @@ func cmdIncrByFloat(cl *call) (Reply, error) {
 		var cur crdt.Float
 		if exists {
 			if cur, ok = crdt.ParseFloat(old); !ok {
+				if isInf(old) {
+					return ErrNaN
+				}
 				return ErrNotFloat
 			}
 		}
@@ -545,4 +551,12 @@ func cmdIncrByFloat(cl *call) (Reply, error) {
 		return nil
 	})
 	return bulk(reply), err
+}
+
+// isInf reports whether b is an infinity as strtold reads it ("inf",
+// "-Infinity", ...), which Redis parses and then refuses as a result.
+func isInf(b []byte) bool {
+	s := strings.ToLower(string(b))
+	s = strings.TrimPrefix(strings.TrimPrefix(s, "+"), "-")
+	return s == "inf" || s == "infinity"
 }
