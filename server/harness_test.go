@@ -30,8 +30,8 @@ type env struct {
 func testStatus() server.Status {
 	return server.Status{
 		Region: "us", InstanceID: 1, Writable: true,
-		Peers:   []server.PeerStatus{{Region: "eu", InstanceID: 2, LagEvents: 3, LagMillis: 40, Reachable: true}},
-		Applied: crdt.Clock{{Origin: 1, Seq: 10}, {Origin: 2, Seq: 7}},
+		Peers:      []server.PeerStatus{{Region: "eu", InstanceID: 2, LagEvents: 3, LagMillis: 40, Reachable: true}},
+		Applied:    crdt.Clock{{Origin: 1, Seq: 10}, {Origin: 2, Seq: 7}},
 		BadRecords: 1, Tombstones: 2, EventsTotal: 17,
 	}
 }

@@ -25,14 +25,17 @@ var (
 //	> SET k v          a command (args split on spaces; "quoted" Go strings)
 //	+OK                its exact reply, CRLF shown as line ends, other
 //	                   control and non-ASCII bytes as \xNN, '\' as \\,
-//	                   an empty line as ∅, a leading '>' or '@' escaped
+//	                   an empty line as ∅, a leading '>', '@', "# " escaped
 //	>! CLIENT ID       georep-only: skipped with -against
 //	@conn 2            switch to connection 2 (dialled on first use)
 //	@raw 1 "PING\r\n"  send raw bytes, then read 1 reply
+//	@raw! 1 "..."      georep-only @raw
+//	@hello 3           HELLO 3 (or 2), reply not shown
 //	@closed            the current connection is closed by the server
 //	@advance 1500      advance the fake clock by 1500 ms
 //	@type k set        give k live state of a collection type
-//	@config requirepass secret   (first line only) server config
+//	@config requirepass secret   server config for the file
+//	@georep            georep-only file: skipped with -against
 //
 // Blank lines end an expectation. -rewrite regenerates the expectations;
 // read the diff before committing.
@@ -128,7 +131,7 @@ func render(raw string) []string {
 		switch {
 		case l == "":
 			lines[i] = emptyLine
-		case l[0] == '>' || l[0] == '@':
+		case l[0] == '>' || l[0] == '@' || l == "#" || strings.HasPrefix(l, "# "):
 			lines[i] = fmt.Sprintf(`\x%02x`, l[0]) + l[1:]
 		}
 	}
@@ -138,7 +141,6 @@ func render(raw string) []string {
 // emptyLine shows an empty reply line (blank lines end expectations);
 // non-ASCII bytes are escaped, so it cannot be confused with a reply.
 const emptyLine = "∅"
-
 
 func runScenario(t *testing.T, file string) {
 	data, err := os.ReadFile(file)
@@ -157,8 +159,8 @@ func runScenario(t *testing.T, file string) {
 	if addr == "" {
 		e = newEnv(t, cfg)
 		addr = e.addr
-	} else if cfg.RequirePass != "" {
-		t.Skip("needs server config")
+	} else if cfg.RequirePass != "" || strings.Contains(string(data), "\n@georep\n") {
+		t.Skip("georep-only or needs server config")
 	}
 	conns := map[string]*client{}
 	cur := "1"
@@ -187,7 +189,11 @@ func runScenario(t *testing.T, file string) {
 			got = render(conn().do(args...))
 		case f[0] == "@conn":
 			cur = f[1]
-		case f[0] == "@raw":
+		case f[0] == "@raw!" && *against != "":
+			got = st.expect
+		case f[0] == "@hello":
+			conn().do("HELLO", f[1])
+		case f[0] == "@raw" || f[0] == "@raw!":
 			n, _ := strconv.Atoi(f[1])
 			raw, err := strconv.Unquote(strings.TrimSpace(strings.SplitN(st.text, " ", 3)[2]))
 			if err != nil {
@@ -211,7 +217,7 @@ func runScenario(t *testing.T, file string) {
 			e.store.Clock.Advance(ms)
 		case f[0] == "@type":
 			e.store.MakeType(f[1], map[string]crdt.Type{"hash": crdt.TypeHash, "set": crdt.TypeSet, "zset": crdt.TypeZSet, "list": crdt.TypeList}[f[2]])
-		case f[0] == "@config":
+		case f[0] == "@config" || f[0] == "@georep":
 		default:
 			t.Fatalf("%s:%d: unknown directive %q", file, st.line, st.text)
 		}
