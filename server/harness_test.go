@@ -186,3 +186,5 @@ func waitFor(t *testing.T, what string, cond func() bool) {
 		time.Sleep(time.Millisecond)
 	}
 }
+
+func zlog(t *testing.T) zerolog.Logger { return zerolog.New(zerolog.NewTestWriter(t)) }

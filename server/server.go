@@ -26,17 +26,17 @@ const (
 type Config struct {
 	// Addr is the TCP address to listen on. Default 127.0.0.1:6379. Port 0
 	// picks a free port; Server.Addr reports the bound address.
-	Addr string `help:"RESP listen address." default:"127.0.0.1:6379"`
+	Addr string `help:"RESP listen address." default:"127.0.0.1:6379" env:"ADDR"`
 	// RequirePass, when set, requires clients to authenticate (AUTH, or
 	// HELLO with AUTH) as user "default" with this password.
-	RequirePass string `help:"Password clients must AUTH with (empty: none)."`
+	RequirePass string `help:"Password clients must AUTH with (empty: none)." name:"requirepass" env:"REQUIREPASS"`
 	// WriteTimeout bounds every blocking wait of a command: store locks,
 	// write acknowledgements, reads, and writing replies to the socket.
 	// Default 5s.
-	WriteTimeout time.Duration `help:"Deadline for a command's waits and reply writes." default:"5s"`
+	WriteTimeout time.Duration `help:"Deadline for a command's waits and reply writes." default:"5s" name:"command-timeout" env:"COMMAND_TIMEOUT"`
 	// MaxClients bounds concurrent client connections; more are refused
 	// with "ERR max number of clients reached". Default 10000.
-	MaxClients int `help:"Maximum number of client connections." default:"10000"`
+	MaxClients int `help:"Maximum number of client connections." default:"10000" name:"maxclients" env:"MAXCLIENTS"`
 }
 
 // Defaults.

@@ -59,7 +59,15 @@ type Store struct {
 	held    []*ack
 	failAck error
 	refuse  error
+	panicOn string
 	flushes int
+}
+
+// PanicOnGet makes Get of key panic, to test the server's recovery.
+func (s *Store) PanicOnGet(key string) {
+	s.mu.Lock()
+	s.panicOn = key
+	s.mu.Unlock()
 }
 
 var _ server.Store = (*Store)(nil)
@@ -268,6 +276,9 @@ func (t *tx) get(key string) *crdt.Key {
 }
 
 func (t *tx) Get(key []byte) (*crdt.Key, error) {
+	if t.s.panicOn != "" && string(key) == t.s.panicOn {
+		panic("servertest: Get(" + t.s.panicOn + ")")
+	}
 	if t.allowed != nil && !t.allowed[string(key)] {
 		return nil, fmt.Errorf("servertest: Get(%q) of a key the update did not list", key)
 	}
