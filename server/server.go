@@ -217,7 +217,7 @@ func (s *Server) newConn(nc net.Conn) *conn {
 	if full {
 		s.rejectedConn.Add(1)
 		_ = nc.SetWriteDeadline(time.Now().Add(s.cfg.WriteTimeout))
-		_, _ = nc.Write(appendReply(nil, errReply(errorReplies[ErrMaxClients]), 2))
+		_, _ = nc.Write(appendReply(nil, s.errorReply("", ErrMaxClients), 2))
 		_ = nc.Close()
 		return nil
 	}

@@ -1,0 +1,67 @@
+// Command georep runs georep: an embedded multi-region deployment (dev), one
+// region's node against real Kafka (node), a standalone bridge (bridge), and
+// operator commands against a running node (ctl).
+package main
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"os/signal"
+	"syscall"
+	"time"
+
+	"github.com/alecthomas/kong"
+	"github.com/rs/zerolog"
+	"github.com/rs/zerolog/log"
+)
+
+// CLI is georep's command line.
+type CLI struct {
+	LogLevel  string           `help:"Log level (trace, debug, info, warn, error)." default:"info" env:"GEOREP_LOG_LEVEL"`
+	LogFormat string           `help:"Log format: console or json." default:"console" enum:"console,json" env:"GEOREP_LOG_FORMAT"`
+	Config    kong.ConfigFlag  `help:"Read flags from a JSON config file (see configs/)." type:"existingfile"`
+	Version   kong.VersionFlag `help:"Print the version."`
+
+	Dev    DevCmd    `cmd:"" help:"Run a whole multi-region deployment in one process on embedded Kafka."`
+	Node   NodeCmd   `cmd:"" help:"Run one region's node against real Kafka brokers."`
+	Bridge BridgeCmd `cmd:"" help:"Mirror one peer region's topic into the local Kafka cluster."`
+	Ctl    CtlCmd    `cmd:"" help:"Operator commands against a running node (status, pause, resume, sync, digest)."`
+}
+
+const version = "0.1.0"
+
+func main() {
+	var cli CLI
+	kctx := kong.Parse(&cli,
+		kong.Name("georep"),
+		kong.Description("georep: an open-source Active-Active database speaking the Redis protocol, replicating through Kafka."),
+		kong.UsageOnError(),
+		kong.Configuration(kong.JSON),
+		kong.Vars{"version": version},
+	)
+	logger, err := newLogger(cli.LogLevel, cli.LogFormat)
+	kctx.FatalIfErrorf(err)
+	log.Logger = logger
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	kctx.BindTo(ctx, (*context.Context)(nil))
+	if err := kctx.Run(logger); err != nil {
+		fmt.Fprintln(os.Stderr, "georep:", err)
+		os.Exit(1)
+	}
+}
+
+func newLogger(level, format string) (zerolog.Logger, error) {
+	lvl, err := zerolog.ParseLevel(level)
+	if err != nil {
+		return zerolog.Logger{}, fmt.Errorf("--log-level: %w", err)
+	}
+	var l zerolog.Logger
+	if format == "json" {
+		l = zerolog.New(os.Stderr)
+	} else {
+		l = zerolog.New(zerolog.ConsoleWriter{Out: os.Stderr, TimeFormat: time.TimeOnly})
+	}
+	return l.Level(lvl).With().Timestamp().Logger(), nil
+}

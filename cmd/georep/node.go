@@ -1,0 +1,53 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"strings"
+
+	"github.com/rs/zerolog"
+
+	"github.com/georep/georep/bridge"
+	"github.com/georep/georep/cmd/deploy"
+)
+
+// NodeCmd runs one region against real Kafka.
+type NodeCmd struct {
+	deploy.RegionConfig `embed:"" envprefix:"GEOREP_"`
+	PeerBrokers         map[string]string `help:"Peer clusters to mirror from with in-process bridges, as region=host:port[;host:port] (repeatable, or comma-separated). Omit when MirrorMaker 2 mirrors the topics." name:"peer-brokers" env:"GEOREP_PEER_BROKERS" mapsep:","`
+}
+
+// Run runs the region until ctx ends.
+func (c *NodeCmd) Run(ctx context.Context, log zerolog.Logger) error {
+	c.RegionConfig.PeerBrokers = map[string][]string{}
+	for peer, list := range c.PeerBrokers {
+		c.RegionConfig.PeerBrokers[peer] = strings.Split(list, ";")
+	}
+	r, err := deploy.NewRegion(c.RegionConfig, log.With().Str("region", c.Node.Region).Logger())
+	if err != nil {
+		return err
+	}
+	errc := make(chan error, 1)
+	go func() { errc <- r.Run(ctx) }()
+	select {
+	case <-r.Node.Ready():
+		fmt.Printf("georep node %s (instance %d) ready: RESP on %s\n", c.Node.Region, c.Node.InstanceID, r.Server.Addr())
+	case err := <-errc:
+		return err
+	}
+	return <-errc
+}
+
+// BridgeCmd runs one bridge.
+type BridgeCmd struct {
+	bridge.Config `embed:"" envprefix:"GEOREP_BRIDGE_"`
+}
+
+// Run mirrors until ctx ends.
+func (c *BridgeCmd) Run(ctx context.Context, log zerolog.Logger) error {
+	b, err := bridge.New(c.Config, log)
+	if err != nil {
+		return err
+	}
+	return b.Run(ctx)
+}
