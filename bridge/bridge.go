@@ -27,6 +27,8 @@ type Config struct {
 	SourceBrokers []string `help:"Bootstrap servers of the peer's Kafka cluster." name:"source-brokers" env:"SOURCE_BROKERS"`
 	// TargetBrokers are the local cluster's bootstrap servers.
 	TargetBrokers []string `help:"Bootstrap servers of the local Kafka cluster." name:"target-brokers" env:"TARGET_BROKERS"`
+	// Topic is the regions' topic name (default georep.ops).
+	Topic string `help:"Name of the regions' topic." default:"georep.ops" env:"TOPIC"`
 	// Partitions of the topics (default 8).
 	Partitions int32 `help:"Partitions of georep topics." default:"8" env:"PARTITIONS"`
 	// FetchMaxWait is the source consumer's long-poll (default 100ms).
@@ -59,6 +61,9 @@ type Bridge struct {
 
 // New returns a bridge; Run starts it.
 func New(cfg Config, log zerolog.Logger) (*Bridge, error) {
+	if cfg.Topic == "" {
+		cfg.Topic = oplog.Topic
+	}
 	if cfg.Partitions == 0 {
 		cfg.Partitions = oplog.DefaultPartitions
 	}
@@ -78,7 +83,7 @@ func (b *Bridge) Peer() string { return b.cfg.Peer }
 
 // Run copies records until ctx ends. Unreachable clusters are retried.
 func (b *Bridge) Run(ctx context.Context) error {
-	target := oplog.MirrorTopic(b.cfg.Peer)
+	target := oplog.MirrorTopic(b.cfg.Peer, b.cfg.Topic)
 	prod, err := kgo.NewClient(
 		kgo.SeedBrokers(b.cfg.TargetBrokers...),
 		kgo.RecordPartitioner(kgo.ManualPartitioner()),
@@ -116,7 +121,7 @@ func (b *Bridge) Run(ctx context.Context) error {
 	b.mu.Unlock()
 	cons, err := kgo.NewClient(
 		kgo.SeedBrokers(b.cfg.SourceBrokers...),
-		kgo.ConsumePartitions(map[string]map[int32]kgo.Offset{oplog.Topic: offs}),
+		kgo.ConsumePartitions(map[string]map[int32]kgo.Offset{b.cfg.Topic: offs}),
 		kgo.FetchMaxWait(b.cfg.FetchMaxWait),
 		kgo.FetchIsolationLevel(kgo.ReadCommitted()),
 		kgo.KeepControlRecords(),
@@ -290,7 +295,7 @@ func (b *Bridge) sourceEnds(ctx context.Context) (map[int32]int64, error) {
 	defer cl.Close()
 	cctx, cancel := context.WithTimeout(ctx, 3*time.Second)
 	defer cancel()
-	lo, err := kadm.NewClient(cl).ListEndOffsets(cctx, oplog.Topic)
+	lo, err := kadm.NewClient(cl).ListEndOffsets(cctx, b.cfg.Topic)
 	if err != nil {
 		return nil, fmt.Errorf("peer %s unreachable: %w", b.cfg.Peer, err)
 	}

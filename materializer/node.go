@@ -24,8 +24,10 @@ type Config struct {
 	Region string `help:"Region name." env:"REGION"`
 	// InstanceID is this region's instance ID: unique, never reused.
 	InstanceID uint32 `help:"Region instance ID (1..)." name:"instance-id" env:"INSTANCE_ID"`
-	// Peers are the other regions' names; their topics are consumed as
-	// "<peer>.georep.ops" from the local cluster.
+	// Topic is the regions' topic name (default georep.ops); peers' topics
+	// are consumed as "<peer>.<topic>" from the local cluster.
+	Topic string `help:"Name of every region's topic (the same everywhere)." default:"georep.ops" env:"TOPIC"`
+	// Peers are the other regions' names.
 	Peers []string `help:"Peer region names." env:"PEERS"`
 	// Brokers are the bootstrap servers of the region's own Kafka cluster.
 	Brokers []string `help:"Bootstrap servers of the region's Kafka cluster." env:"BROKERS"`
@@ -45,6 +47,9 @@ type Config struct {
 }
 
 func (c *Config) setDefaults() {
+	if c.Topic == "" {
+		c.Topic = oplog.Topic
+	}
 	if c.Partitions == 0 {
 		c.Partitions = oplog.DefaultPartitions
 	}
@@ -142,9 +147,9 @@ func New(cfg Config, log zerolog.Logger, inbound ...Inbound) (*Node, error) {
 		ready:   make(chan struct{}),
 	}
 	n.reason.Store("starting")
-	n.topics = append(n.topics, oplog.Topic)
+	n.topics = append(n.topics, cfg.Topic)
 	for _, p := range cfg.Peers {
-		n.topics = append(n.topics, oplog.MirrorTopic(p))
+		n.topics = append(n.topics, oplog.MirrorTopic(p, cfg.Topic))
 	}
 	db, err := openBadger(cfg.DataDir, log)
 	if err != nil {
@@ -160,7 +165,7 @@ func New(cfg Config, log zerolog.Logger, inbound ...Inbound) (*Node, error) {
 	}
 	n.prod, err = kgo.NewClient(
 		kgo.SeedBrokers(cfg.Brokers...),
-		kgo.DefaultProduceTopic(oplog.Topic),
+		kgo.DefaultProduceTopic(cfg.Topic),
 		kgo.RecordPartitioner(kgo.ManualPartitioner()),
 		kgo.ProducerLinger(0),
 		kgo.RequiredAcks(kgo.AllISRAcks()),
@@ -320,7 +325,7 @@ func (n *Node) catchUpOwn(ctx context.Context) error {
 	if err := oplog.EnsureTopics(cctx, n.adm, n.cfg.Partitions, n.topics...); err != nil {
 		return err
 	}
-	ends, err := n.endOffsets(cctx, oplog.Topic)
+	ends, err := n.endOffsets(cctx, n.cfg.Topic)
 	if err != nil {
 		return err
 	}

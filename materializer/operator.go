@@ -126,7 +126,7 @@ func (n *Node) Status(ctx context.Context) Status {
 	origins := n.peerOrigins()
 	for _, peer := range n.cfg.Peers {
 		ps := PeerStatus{Region: peer, InstanceID: origins[peer], Reachable: true}
-		topic := oplog.MirrorTopic(peer)
+		topic := oplog.MirrorTopic(peer, n.cfg.Topic)
 		if endErr == nil {
 			for pi, end := range ends[topic] {
 				if int(pi) >= len(n.parts) {

@@ -301,7 +301,7 @@ func (n *Node) enqueue(ctx context.Context, ws []*pending) {
 		return
 	}
 	for _, w := range ws {
-		rec := oplog.NewRecord(n.cfg.Region, w.ev, n.cfg.Partitions)
+		rec := oplog.NewRecord(n.cfg.Region, n.cfg.Topic, w.ev, n.cfg.Partitions)
 		p := w.part
 		p.mu.Lock()
 		p.inflight++
@@ -369,7 +369,7 @@ func (n *Node) produceTxn(ctx context.Context, ws []*pending) {
 		return
 	}
 	for _, w := range ws {
-		cl.Produce(ctx, oplog.NewRecord(n.cfg.Region, w.ev, n.cfg.Partitions), nil)
+		cl.Produce(ctx, oplog.NewRecord(n.cfg.Region, n.cfg.Topic, w.ev, n.cfg.Partitions), nil)
 	}
 	err = cl.Flush(ctx)
 	commit := kgo.TryCommit
@@ -395,7 +395,7 @@ func (n *Node) txnClient() (*kgo.Client, error) {
 	cl, err := kgo.NewClient(
 		kgo.SeedBrokers(n.cfg.Brokers...),
 		kgo.TransactionalID("georep-"+n.cfg.Region+"-"+strconv.FormatUint(uint64(n.origin), 10)),
-		kgo.DefaultProduceTopic(oplog.Topic),
+		kgo.DefaultProduceTopic(n.cfg.Topic),
 		kgo.RecordPartitioner(kgo.ManualPartitioner()),
 		kgo.ProducerLinger(0),
 		kgo.ProduceRequestTimeout(n.cfg.WriteTimeout),

@@ -9,12 +9,14 @@ import (
 	"github.com/georep/georep/crdt"
 )
 
-// Topic is the name of every region's own topic.
+// Topic is the default name of every region's own topic. A deployment may
+// choose another (Config.Topic), the same in every region, e.g. to run
+// several georep deployments on shared Kafka clusters.
 const Topic = "georep.ops"
 
 // MirrorTopic is the name of region's topic as mirrored into another
 // region's cluster (MirrorMaker 2's DefaultReplicationPolicy naming).
-func MirrorTopic(region string) string { return region + "." + Topic }
+func MirrorTopic(region, topic string) string { return region + "." + topic }
 
 // Header names.
 const (
@@ -23,11 +25,11 @@ const (
 	HeaderRegion = "georep-region"
 )
 
-// NewRecord returns the record for ev, produced by region into a topic of
-// partitions partitions.
-func NewRecord(region string, ev *crdt.Event, partitions int32) *kgo.Record {
+// NewRecord returns the record for ev, produced by region into topic, which
+// has partitions partitions.
+func NewRecord(region, topic string, ev *crdt.Event, partitions int32) *kgo.Record {
 	return &kgo.Record{
-		Topic:     Topic,
+		Topic:     topic,
 		Key:       ev.Key,
 		Value:     Encode(ev),
 		Partition: Partition(ev.Key, partitions),

@@ -38,6 +38,7 @@ func NewRegion(cfg RegionConfig, log zerolog.Logger) (*Region, error) {
 	for peer, brokers := range cfg.PeerBrokers {
 		b, err := bridge.New(bridge.Config{
 			Peer:          peer,
+			Topic:         cfg.Node.Topic,
 			SourceBrokers: brokers,
 			TargetBrokers: cfg.Node.Brokers,
 			Partitions:    cfg.Node.Partitions,
