@@ -176,7 +176,11 @@ func (cl *call) view(fn func(v View) error) error {
 // update runs fn in Store.Update over keys; the reply waits for the Ack.
 // A panic in fn becomes an error, so the store can abort cleanly.
 func (cl *call) update(keys [][]byte, fn func(tx Tx) error) error {
-	ack, err := cl.s.store.Update(cl.ctx, keys, func(tx Tx) (err error) {
+	owned := make([][]byte, len(keys))
+	for i, k := range keys {
+		owned[i] = bytes.Clone(k)
+	}
+	ack, err := cl.s.store.Update(cl.ctx, owned, func(tx Tx) (err error) {
 		defer func() {
 			if p := recover(); p != nil {
 				err = cl.s.panicked(cl.cmd.name, p)

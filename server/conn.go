@@ -116,7 +116,7 @@ func (c *conn) readLoop(ctx context.Context) {
 		cmd, err := rd.ReadCommand()
 		if err != nil {
 			if perr := asProtocolError(err); perr != nil {
-				c.queue(&pending{reply: errReply(perr.RedisError()), proto: c.proto, quit: true})
+				c.queue(&pending{reply: c.s.errorReply("", perr), proto: c.proto, quit: true})
 			}
 			return
 		}

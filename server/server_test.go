@@ -362,3 +362,27 @@ func TestConfig_Validate(t *testing.T) {
 		}
 	}
 }
+
+func TestServer_GeorepSyncTimeout(t *testing.T) {
+	e := newEnv(t, server.Config{WriteTimeout: 50 * time.Millisecond})
+	var got time.Duration
+	e.op.SyncFunc = func(ctx context.Context, timeout time.Duration) error {
+		got = timeout
+		<-ctx.Done() // longer than WriteTimeout: SYNC is bounded by its own timeout
+		return fmt.Errorf("sync: %w", context.DeadlineExceeded)
+	}
+	c := e.dial()
+	if r := c.do("GEOREP", "SYNC", "200"); r != "-ERR georep sync timed out after 200 ms\r\n" {
+		t.Fatalf("got %q", r)
+	}
+	if got != 200*time.Millisecond {
+		t.Fatalf("timeout %v", got)
+	}
+	e.op.SyncFunc = func(ctx context.Context, timeout time.Duration) error {
+		got = timeout
+		return nil
+	}
+	if r := c.do("GEOREP", "SYNC"); r != "+OK\r\n" || got != server.DefaultSyncTimeout {
+		t.Fatalf("got %q, timeout %v", r, got)
+	}
+}

@@ -22,6 +22,10 @@ type Store interface {
 	// An fn error is returned as is and nothing is emitted. A write refused
 	// before reaching the log (region not in sync, log unavailable) returns an
 	// error implementing RedisError.
+	//
+	// keys and the arguments of Emit are not modified by the server after
+	// Update returns (it passes copies), so the store may keep them. Update
+	// is called concurrently by many connections.
 	Update(ctx context.Context, keys [][]byte, fn func(tx Tx) error) (Ack, error)
 
 	// FlushAll emits an observed remove of every key the region has applied,
@@ -65,7 +69,10 @@ type Tx interface {
 // Ack waits for the durability of an Update's effects.
 type Ack interface {
 	// Wait blocks until every effect is durable and applied (nil), or one
-	// failed (an error implementing RedisError), or ctx ends.
+	// failed (an error implementing RedisError), or ctx ends (ctx.Err()).
+	// The server calls it once per Ack, from another goroutine than the
+	// one that called Update; an Update that emitted nothing may return an
+	// Ack that resolves at once (or a nil Ack).
 	Wait(ctx context.Context) error
 }
 
@@ -81,7 +88,9 @@ type Operator interface {
 	Pause()
 	Resume()
 	// Sync blocks until everything every reachable peer had written when it
-	// was called is applied here, or timeout passes.
+	// was called is applied here (nil), or timeout passes (an error
+	// wrapping context.DeadlineExceeded, which GEOREP SYNC reports as
+	// "ERR georep sync timed out after N ms").
 	Sync(ctx context.Context, timeout time.Duration) error
 	Status(ctx context.Context) Status
 	// Digest hashes the visible state: equal on converged regions.
