@@ -2,6 +2,7 @@ package server
 
 import (
 	"fmt"
+	"net"
 	"os"
 	"runtime"
 	"sort"
@@ -187,10 +188,7 @@ func cmdFlushAll(cl *call) (Reply, error) {
 // configValues are the answers of CONFIG GET: the settings clients and
 // tools commonly ask for, with the values that describe this server.
 func (s *Server) configValues() map[string]string {
-	_, port, _ := strings.Cut(s.Addr(), ":")
-	if i := strings.LastIndexByte(s.Addr(), ':'); i >= 0 {
-		port = s.Addr()[i+1:]
-	}
+	_, port, _ := net.SplitHostPort(s.Addr())
 	return map[string]string{
 		"maxmemory":               "0",
 		"maxmemory-policy":        "noeviction",
@@ -270,10 +268,7 @@ func (s *Server) infoSection(cl *call, name string) (string, error) {
 	switch name {
 	case "server":
 		uptime := int64(now.Sub(s.started) / time.Second)
-		_, port, _ := strings.Cut(s.Addr(), ":")
-		if i := strings.LastIndexByte(s.Addr(), ':'); i >= 0 {
-			port = s.Addr()[i+1:]
-		}
+		_, port, _ := net.SplitHostPort(s.Addr())
 		kv("redis_version", Version)
 		kv("redis_git_sha1", "00000000")
 		kv("redis_git_dirty", 0)

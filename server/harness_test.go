@@ -20,7 +20,7 @@ import (
 
 // env is a server on 127.0.0.1:0 over the fake store and operator.
 type env struct {
-	t     *testing.T
+	t     testing.TB
 	srv   *server.Server
 	store *servertest.Store
 	op    *servertest.Operator
@@ -36,7 +36,7 @@ func testStatus() server.Status {
 	}
 }
 
-func newEnv(t *testing.T, cfg server.Config) *env {
+func newEnv(t testing.TB, cfg server.Config) *env {
 	t.Helper()
 	if cfg.Addr == "" {
 		cfg.Addr = "127.0.0.1:0"
@@ -70,7 +70,7 @@ func newEnv(t *testing.T, cfg server.Config) *env {
 
 // client is a raw RESP connection.
 type client struct {
-	t  *testing.T
+	t  testing.TB
 	nc net.Conn
 	rd *bufio.Reader
 }
@@ -80,7 +80,7 @@ func (e *env) dial() *client {
 	return dialAddr(e.t, e.addr)
 }
 
-func dialAddr(t *testing.T, addr string) *client {
+func dialAddr(t testing.TB, addr string) *client {
 	t.Helper()
 	nc, err := net.DialTimeout("tcp", addr, 5*time.Second)
 	if err != nil {
@@ -176,7 +176,7 @@ func readRaw(rd *bufio.Reader, b *strings.Builder) error {
 }
 
 // waitFor polls cond until it holds or the deadline passes.
-func waitFor(t *testing.T, what string, cond func() bool) {
+func waitFor(t testing.TB, what string, cond func() bool) {
 	t.Helper()
 	deadline := time.Now().Add(10 * time.Second)
 	for !cond() {
@@ -187,4 +187,4 @@ func waitFor(t *testing.T, what string, cond func() bool) {
 	}
 }
 
-func zlog(t *testing.T) zerolog.Logger { return zerolog.New(zerolog.NewTestWriter(t)) }
+func zlog(t testing.TB) zerolog.Logger { return zerolog.New(zerolog.NewTestWriter(t)) }
