@@ -34,7 +34,13 @@ func (k *Key) Marshal(b []byte) []byte {
 		b = putDot(b, Dot{w.Origin, w.Seq})
 		b = binary.AppendUvarint(b, uint64(w.HLC))
 	}
-	b = binary.AppendVarint(b, k.Len)
+	for t, n := range k.Lens {
+		if n != 0 {
+			b = append(b, byte(t))
+			b = binary.AppendVarint(b, n)
+		}
+	}
+	b = append(b, 0xff)
 	return b
 }
 
@@ -73,7 +79,17 @@ func UnmarshalKey(b []byte) (*Key, error) {
 		dt := d.dot()
 		k.Writes = append(k.Writes, TypeWrite{Type: t, Origin: dt.Origin, Seq: dt.Seq, HLC: HLC(d.uvarint())})
 	}
-	k.Len = d.varint()
+	for d.err == nil {
+		t := d.byte()
+		if t == 0xff {
+			break
+		}
+		if int(t) >= numTypes {
+			d.fail()
+			break
+		}
+		k.Lens[t] = d.varint()
+	}
 	if d.err != nil || len(d.b) != 0 {
 		return nil, ErrCorrupt
 	}

@@ -13,6 +13,8 @@ const (
 	TypeSet    Type = 3
 	TypeZSet   Type = 4
 	TypeList   Type = 5
+
+	numTypes = 6
 )
 
 // String returns the name TYPE replies with.
@@ -57,7 +59,35 @@ const (
 	// OpExpire replaces the observed TTL versions by one that expires at At
 	// (ms since the epoch), or by PERSIST when At is 0.
 	OpExpire OpKind = 6
+
+	// Element ops act on one element (Op.Elem) of a collection, whose state
+	// is a Cell of its own: see Key.ApplyElem. The key's ctx (Event.Observed)
+	// is their observed context too, since a key's events from one origin
+	// arrive in order.
+
+	// OpHSet sets hash field Elem to Value (observed reset of the field).
+	OpHSet OpKind = 7
+	// OpHDel removes the observed versions of hash field Elem.
+	OpHDel OpKind = 8
+	// OpHIncr adds Int to hash field Elem's counter share (Start as OpIncr).
+	OpHIncr OpKind = 9
+	// OpHIncrFloat adds Float to hash field Elem's counter share.
+	OpHIncrFloat OpKind = 10
+	// OpSAdd adds set member Elem (a new version; observed ones are replaced).
+	OpSAdd OpKind = 11
+	// OpSRem removes the observed versions of set member Elem.
+	OpSRem OpKind = 12
+	// OpZAdd sets sorted-set member Elem's score base to Value (8-byte
+	// big-endian IEEE 754 bits): observed reset plus a new register version.
+	OpZAdd OpKind = 13
+	// OpZIncr adds Float to member Elem's score (a counter share).
+	OpZIncr OpKind = 14
+	// OpZRem removes the observed versions and increments of member Elem.
+	OpZRem OpKind = 15
 )
+
+// MaxOpKind is the greatest op kind this build knows.
+const MaxOpKind = OpZRem
 
 // Op is one effect of an Event on its key.
 type Op struct {
@@ -68,7 +98,17 @@ type Op struct {
 	Float  Float   // OpIncrFloat
 	At     int64   // OpExpire: absolute expiry in ms, 0 = persist
 	Start  uint64  // OpIncr, OpIncrFloat: the share's identity, 0 = open a new one at this event
-	Shares []Share // OpDelete, OpSet, OpDeleteType: counter totals observed
+	Shares []Share // OpDelete, OpSet, OpDeleteType, element resets: counter totals observed
+	Elem   []byte  // element ops: the field or member
+	// Elems carries, for OpDelete and OpDeleteType of a collection, the
+	// counter totals observed per element (only elements that have shares).
+	Elems []ElemShares
+}
+
+// ElemShares is the observed counter totals of one element.
+type ElemShares struct {
+	Elem   []byte
+	Shares []Share
 }
 
 // Event is one write's effect on one key, with its causal stamp.
@@ -104,6 +144,26 @@ func (op *Op) Creates() Type {
 	switch op.Kind {
 	case OpSet, OpIncr, OpIncrFloat:
 		return TypeString
+	case OpHSet, OpHIncr, OpHIncrFloat:
+		return TypeHash
+	case OpSAdd:
+		return TypeSet
+	case OpZAdd, OpZIncr:
+		return TypeZSet
+	}
+	return TypeNone
+}
+
+// ElemType returns the collection type an element op acts on, TypeNone for
+// key-level ops.
+func (op *Op) ElemType() Type {
+	switch op.Kind {
+	case OpHSet, OpHDel, OpHIncr, OpHIncrFloat:
+		return TypeHash
+	case OpSAdd, OpSRem:
+		return TypeSet
+	case OpZAdd, OpZIncr, OpZRem:
+		return TypeZSet
 	}
 	return TypeNone
 }

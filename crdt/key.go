@@ -75,22 +75,29 @@ type Key struct {
 	TTLs    []TTL // live expiry versions, sorted by dot
 	TTLTomb Clock // retained OpExpire context
 	Str     Cell
-	Writes  []TypeWrite // sorted by (type, origin)
-	Len     int64       // live elements of the collection, kept by the materializer
+	Writes  []TypeWrite     // sorted by (type, origin)
+	Lens    [numTypes]int64 // live elements per collection type, kept by the materializer
 }
 
-// Apply folds ev into k and reports whether it changed anything (false for
-// a duplicate). stable is the local stable clock of the key's partition
-// (nil: keep every tombstone); it bounds how long tombstones are kept.
+// Apply folds ev's key-level ops into k and reports whether ev is new
+// (false for a duplicate). stable is the local stable clock of the key's
+// partition (nil: keep every tombstone); it bounds how long tombstones are
+// kept. When ev has element ops, Apply does not collect garbage: the caller
+// applies them with ApplyElem (and ResetElem) first, while the tombstones
+// that may cover them are still there, then calls GC(stable).
 func (k *Key) Apply(ev *Event, stable Clock) bool {
 	if ev.Dot.Seq <= k.VV.Get(ev.Dot.Origin) {
 		return false
 	}
 	k.VV = k.VV.With(ev.Dot.Origin, ev.Dot.Seq)
+	elems := false
 	for i := range ev.Ops {
 		k.applyOp(ev, &ev.Ops[i])
+		elems = elems || ev.Ops[i].ElemType() != TypeNone
 	}
-	k.GC(stable)
+	if !elems {
+		k.GC(stable)
+	}
 	return true
 }
 
@@ -152,6 +159,13 @@ func (k *Key) NoteWrite(t Type, ev *Event) {
 	})
 }
 
+// Len returns the number of live elements of collection type t.
+func (k *Key) Len(t Type) int64 { return k.Lens[t] }
+
+// AddLen adjusts the live element count of type t by d (the materializer
+// calls it with ApplyElem's liveness change).
+func (k *Key) AddLen(t Type, d int64) { k.Lens[t] += d }
+
 // Dead reports whether an element of type t written at d is covered by a
 // retained removal of the whole key or of its type.
 func (k *Key) Dead(t Type, d Dot) bool { return k.Del.Covers(d) || k.typeDeleted(t, d) }
@@ -193,7 +207,7 @@ func (k *Key) GC(stable Clock) {
 func (k *Key) Empty() bool {
 	return len(k.Str.Regs) == 0 && len(k.Str.Shares) == 0 && len(k.Str.Bases) == 0 &&
 		k.Str.Tomb == nil && k.Del == nil && k.TypeDel == nil && len(k.TTLs) == 0 &&
-		k.TTLTomb == nil && len(k.Writes) == 0 && k.Len == 0
+		k.TTLTomb == nil && len(k.Writes) == 0 && k.Lens == [numTypes]int64{}
 }
 
 func (c *Cell) reset(ctx Clock, observed []Share) {
@@ -423,8 +437,8 @@ func (k *Key) visibleType() (Type, HLC, ReplicaID) {
 	if sh, so, ok := k.Str.latest(); ok {
 		t, h, o = TypeString, sh, so
 	}
-	if k.Len > 0 {
-		for _, w := range k.Writes {
+	for _, w := range k.Writes {
+		if k.Lens[w.Type] > 0 {
 			if t == TypeNone || wins(w.HLC, w.Origin, h, o) {
 				t, h, o = w.Type, w.HLC, w.Origin
 			}
@@ -474,10 +488,10 @@ func (k *Key) Hidden() []Type {
 			out = append(out, TypeString)
 		}
 	}
-	if k.Len > 0 {
+	{
 		seen := map[Type]bool{vt: true}
 		for _, w := range k.Writes {
-			if !seen[w.Type] {
+			if k.Lens[w.Type] > 0 && !seen[w.Type] {
 				seen[w.Type] = true
 				out = append(out, w.Type)
 			}
@@ -496,12 +510,19 @@ func (k *Key) String(now int64) ([]byte, bool) {
 
 // ObservedShares returns the counter totals a reset of the string cell made
 // now must carry.
-func (k *Key) ObservedShares() []Share {
-	if len(k.Str.Shares) == 0 {
+func (k *Key) ObservedShares() []Share { return k.Str.ObservedShares() }
+
+// ObservedShares returns the counter totals a reset of c made now must carry.
+func (c *Cell) ObservedShares() []Share {
+	if len(c.Shares) == 0 {
 		return nil
 	}
-	return append([]Share(nil), k.Str.Shares...)
+	return append([]Share(nil), c.Shares...)
 }
+
+// OwnShareStart returns the identity (Start) an increment of the string by
+// origin o must name; see Cell.OwnShareStart.
+func (k *Key) OwnShareStart(o ReplicaID) uint64 { return k.Str.OwnShareStart(o) }
 
 // OwnShareStart returns the identity (Start) an increment by origin o must
 // name: its existing share if it has one that no reset has fully observed,
@@ -509,14 +530,14 @@ func (k *Key) ObservedShares() []Share {
 // total still holds the reset increments, and subtracting them again at
 // 64-bit precision would lose the low digits of float increments added
 // after the reset.
-func (k *Key) OwnShareStart(o ReplicaID) uint64 {
+func (c *Cell) OwnShareStart(o ReplicaID) uint64 {
 	var own Share
-	for _, s := range k.Str.Shares {
+	for _, s := range c.Shares {
 		if s.Origin == o && s.Start > own.Start {
 			own = s
 		}
 	}
-	for _, b := range k.Str.Bases {
+	for _, b := range c.Bases {
 		if b.id() == own.id() && b.Seq >= own.Seq {
 			return 0
 		}
