@@ -386,3 +386,19 @@ func TestServer_GeorepSyncTimeout(t *testing.T) {
 		t.Fatalf("got %q, timeout %v", r, got)
 	}
 }
+
+func TestServer_ClientList(t *testing.T) {
+	e := newEnv(t, server.Config{})
+	a, b := e.dial(), e.dial()
+	a.do("CLIENT", "SETNAME", "alpha")
+	b.do("HELLO", "3")
+	b.do("CLIENT", "SETINFO", "LIB-NAME", "go-redis(,go1.22)")
+	raw := a.do("CLIENT", "LIST")
+	if !strings.HasPrefix(raw, "$") || !strings.Contains(raw, "name=alpha ") ||
+		!strings.Contains(raw, "cmd=client|list ") || !strings.Contains(raw, "resp=3 lib-name=go-redis(,go1.22) ") {
+		t.Fatalf("CLIENT LIST: %q", raw)
+	}
+	if raw := b.do("CLIENT", "INFO"); !strings.HasPrefix(raw, "=") || !strings.Contains(raw, "txt:id=2 ") {
+		t.Fatalf("CLIENT INFO (RESP3): %q", raw)
+	}
+}
