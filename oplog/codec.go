@@ -42,12 +42,10 @@ func Encode(ev *crdt.Event) []byte {
 		if !op.Float.IsZero() {
 			p.Float = pbFloat(op.Float)
 		}
-		for _, s := range op.Shares {
-			ps := &oplogpb.Share{Origin: uint32(s.Origin), Start: s.Start, Seq: s.Seq, Hlc: uint64(s.HLC), Int: s.Int}
-			if !s.Float.IsZero() {
-				ps.Float = pbFloat(s.Float)
-			}
-			p.Shares = append(p.Shares, ps)
+		p.Shares = pbShares(op.Shares)
+		p.Elem = op.Elem
+		for _, e := range op.Elems {
+			p.Elems = append(p.Elems, &oplogpb.ElemShares{Elem: e.Elem, Shares: pbShares(e.Shares)})
 		}
 		pb.Ops = append(pb.Ops, p)
 	}
@@ -56,6 +54,29 @@ func Encode(ev *crdt.Event) []byte {
 		panic(fmt.Sprintf("oplog: marshal event: %v", err)) // only on invalid UTF-8 in string fields, which Event has none of
 	}
 	return b
+}
+
+func pbShares(ss []crdt.Share) []*oplogpb.Share {
+	var out []*oplogpb.Share
+	for _, s := range ss {
+		ps := &oplogpb.Share{Origin: uint32(s.Origin), Start: s.Start, Seq: s.Seq, Hlc: uint64(s.HLC), Int: s.Int}
+		if !s.Float.IsZero() {
+			ps.Float = pbFloat(s.Float)
+		}
+		out = append(out, ps)
+	}
+	return out
+}
+
+func fromPBShares(ps []*oplogpb.Share) []crdt.Share {
+	var out []crdt.Share
+	for _, s := range ps {
+		out = append(out, crdt.Share{
+			Origin: crdt.ReplicaID(s.Origin), Start: s.Start, Seq: s.Seq,
+			HLC: crdt.HLC(s.Hlc), Int: s.Int, Float: fromPBFloat(s.Float),
+		})
+	}
+	return out
 }
 
 func pbFloat(f crdt.Float) *oplogpb.LongDouble {
@@ -70,7 +91,7 @@ func fromPBFloat(f *oplogpb.LongDouble) crdt.Float {
 }
 
 // maxOpKind is the greatest op kind this build applies.
-const maxOpKind = crdt.OpExpire
+const maxOpKind = crdt.MaxOpKind
 
 // Decode parses an event encoded by Encode. It rejects events this build
 // cannot apply (unknown op kinds, missing dot) with ErrBadRecord.
@@ -104,11 +125,13 @@ func Decode(b []byte) (*crdt.Event, error) {
 			At:    p.At,
 			Start: p.Start,
 		}
-		for _, s := range p.Shares {
-			op.Shares = append(op.Shares, crdt.Share{
-				Origin: crdt.ReplicaID(s.Origin), Start: s.Start, Seq: s.Seq,
-				HLC: crdt.HLC(s.Hlc), Int: s.Int, Float: fromPBFloat(s.Float),
-			})
+		op.Shares = fromPBShares(p.Shares)
+		op.Elem = p.Elem
+		for _, e := range p.Elems {
+			op.Elems = append(op.Elems, crdt.ElemShares{Elem: e.Elem, Shares: fromPBShares(e.Shares)})
+		}
+		if op.ElemType() != crdt.TypeNone && op.Elem == nil {
+			return nil, fmt.Errorf("%w: %s without an element", ErrBadRecord, k)
 		}
 		ev.Ops = append(ev.Ops, op)
 	}

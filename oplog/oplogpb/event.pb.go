@@ -55,18 +55,48 @@ const (
 	// Replace the observed TTL versions with expiry at Op.at (ms since the
 	// epoch); 0 means PERSIST.
 	OpKind_OP_KIND_EXPIRE OpKind = 6
+	// Element ops: Op.elem is the hash field or (sorted) set member. They use
+	// Event.observed as their observed context.
+	// Hash field := Op.value (observed reset of the field).
+	OpKind_OP_KIND_HSET OpKind = 7
+	// Observed remove of hash field Op.elem.
+	OpKind_OP_KIND_HDEL OpKind = 8
+	// Add Op.int to hash field Op.elem's integer counter share (Op.start).
+	OpKind_OP_KIND_HINCR OpKind = 9
+	// Add Op.float to hash field Op.elem's float counter share (Op.start).
+	OpKind_OP_KIND_HINCR_FLOAT OpKind = 10
+	// Add set member Op.elem (a new version; observed versions replaced).
+	OpKind_OP_KIND_SADD OpKind = 11
+	// Observed remove of set member Op.elem.
+	OpKind_OP_KIND_SREM OpKind = 12
+	// Sorted-set member Op.elem's score base := Op.value (8-byte big-endian
+	// IEEE 754 double), observed reset of its base and increments.
+	OpKind_OP_KIND_ZADD OpKind = 13
+	// Add Op.float to member Op.elem's score (Op.start names the share).
+	OpKind_OP_KIND_ZINCR OpKind = 14
+	// Observed remove of member Op.elem (versions and increments).
+	OpKind_OP_KIND_ZREM OpKind = 15
 )
 
 // Enum value maps for OpKind.
 var (
 	OpKind_name = map[int32]string{
-		0: "OP_KIND_UNSPECIFIED",
-		1: "OP_KIND_DELETE",
-		2: "OP_KIND_DELETE_TYPE",
-		3: "OP_KIND_SET",
-		4: "OP_KIND_INCR",
-		5: "OP_KIND_INCR_FLOAT",
-		6: "OP_KIND_EXPIRE",
+		0:  "OP_KIND_UNSPECIFIED",
+		1:  "OP_KIND_DELETE",
+		2:  "OP_KIND_DELETE_TYPE",
+		3:  "OP_KIND_SET",
+		4:  "OP_KIND_INCR",
+		5:  "OP_KIND_INCR_FLOAT",
+		6:  "OP_KIND_EXPIRE",
+		7:  "OP_KIND_HSET",
+		8:  "OP_KIND_HDEL",
+		9:  "OP_KIND_HINCR",
+		10: "OP_KIND_HINCR_FLOAT",
+		11: "OP_KIND_SADD",
+		12: "OP_KIND_SREM",
+		13: "OP_KIND_ZADD",
+		14: "OP_KIND_ZINCR",
+		15: "OP_KIND_ZREM",
 	}
 	OpKind_value = map[string]int32{
 		"OP_KIND_UNSPECIFIED": 0,
@@ -76,6 +106,15 @@ var (
 		"OP_KIND_INCR":        4,
 		"OP_KIND_INCR_FLOAT":  5,
 		"OP_KIND_EXPIRE":      6,
+		"OP_KIND_HSET":        7,
+		"OP_KIND_HDEL":        8,
+		"OP_KIND_HINCR":       9,
+		"OP_KIND_HINCR_FLOAT": 10,
+		"OP_KIND_SADD":        11,
+		"OP_KIND_SREM":        12,
+		"OP_KIND_ZADD":        13,
+		"OP_KIND_ZINCR":       14,
+		"OP_KIND_ZREM":        15,
 	}
 )
 
@@ -322,7 +361,12 @@ type Op struct {
 	At    int64       `protobuf:"zigzag64,6,opt,name=at,proto3" json:"at,omitempty"`
 	Start uint64      `protobuf:"varint,7,opt,name=start,proto3" json:"start,omitempty"`
 	// Counter totals the origin observed (for observed reset).
-	Shares        []*Share `protobuf:"bytes,8,rep,name=shares,proto3" json:"shares,omitempty"`
+	Shares []*Share `protobuf:"bytes,8,rep,name=shares,proto3" json:"shares,omitempty"`
+	// Element ops: the field or member.
+	Elem []byte `protobuf:"bytes,9,opt,name=elem,proto3" json:"elem,omitempty"`
+	// DELETE / DELETE_TYPE of a collection: observed counter totals per
+	// element (only elements with counter shares).
+	Elems         []*ElemShares `protobuf:"bytes,10,rep,name=elems,proto3" json:"elems,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -413,6 +457,72 @@ func (x *Op) GetShares() []*Share {
 	return nil
 }
 
+func (x *Op) GetElem() []byte {
+	if x != nil {
+		return x.Elem
+	}
+	return nil
+}
+
+func (x *Op) GetElems() []*ElemShares {
+	if x != nil {
+		return x.Elems
+	}
+	return nil
+}
+
+type ElemShares struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Elem          []byte                 `protobuf:"bytes,1,opt,name=elem,proto3" json:"elem,omitempty"`
+	Shares        []*Share               `protobuf:"bytes,2,rep,name=shares,proto3" json:"shares,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ElemShares) Reset() {
+	*x = ElemShares{}
+	mi := &file_georep_v1_event_proto_msgTypes[3]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ElemShares) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ElemShares) ProtoMessage() {}
+
+func (x *ElemShares) ProtoReflect() protoreflect.Message {
+	mi := &file_georep_v1_event_proto_msgTypes[3]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ElemShares.ProtoReflect.Descriptor instead.
+func (*ElemShares) Descriptor() ([]byte, []int) {
+	return file_georep_v1_event_proto_rawDescGZIP(), []int{3}
+}
+
+func (x *ElemShares) GetElem() []byte {
+	if x != nil {
+		return x.Elem
+	}
+	return nil
+}
+
+func (x *ElemShares) GetShares() []*Share {
+	if x != nil {
+		return x.Shares
+	}
+	return nil
+}
+
 type LongDouble struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Mant          uint64                 `protobuf:"varint,1,opt,name=mant,proto3" json:"mant,omitempty"`
@@ -424,7 +534,7 @@ type LongDouble struct {
 
 func (x *LongDouble) Reset() {
 	*x = LongDouble{}
-	mi := &file_georep_v1_event_proto_msgTypes[3]
+	mi := &file_georep_v1_event_proto_msgTypes[4]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -436,7 +546,7 @@ func (x *LongDouble) String() string {
 func (*LongDouble) ProtoMessage() {}
 
 func (x *LongDouble) ProtoReflect() protoreflect.Message {
-	mi := &file_georep_v1_event_proto_msgTypes[3]
+	mi := &file_georep_v1_event_proto_msgTypes[4]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -449,7 +559,7 @@ func (x *LongDouble) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use LongDouble.ProtoReflect.Descriptor instead.
 func (*LongDouble) Descriptor() ([]byte, []int) {
-	return file_georep_v1_event_proto_rawDescGZIP(), []int{3}
+	return file_georep_v1_event_proto_rawDescGZIP(), []int{4}
 }
 
 func (x *LongDouble) GetMant() uint64 {
@@ -488,7 +598,7 @@ type Share struct {
 
 func (x *Share) Reset() {
 	*x = Share{}
-	mi := &file_georep_v1_event_proto_msgTypes[4]
+	mi := &file_georep_v1_event_proto_msgTypes[5]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -500,7 +610,7 @@ func (x *Share) String() string {
 func (*Share) ProtoMessage() {}
 
 func (x *Share) ProtoReflect() protoreflect.Message {
-	mi := &file_georep_v1_event_proto_msgTypes[4]
+	mi := &file_georep_v1_event_proto_msgTypes[5]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -513,7 +623,7 @@ func (x *Share) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Share.ProtoReflect.Descriptor instead.
 func (*Share) Descriptor() ([]byte, []int) {
-	return file_georep_v1_event_proto_rawDescGZIP(), []int{4}
+	return file_georep_v1_event_proto_rawDescGZIP(), []int{5}
 }
 
 func (x *Share) GetOrigin() uint32 {
@@ -572,7 +682,7 @@ const file_georep_v1_event_proto_rawDesc = "" +
 	"\x03ops\x18\x06 \x03(\v2\r.georep.v1.OpR\x03ops\"/\n" +
 	"\x03Dot\x12\x16\n" +
 	"\x06origin\x18\x01 \x01(\rR\x06origin\x12\x10\n" +
-	"\x03seq\x18\x02 \x01(\x04R\x03seq\"\xf9\x01\n" +
+	"\x03seq\x18\x02 \x01(\x04R\x03seq\"\xba\x02\n" +
 	"\x02Op\x12%\n" +
 	"\x04kind\x18\x01 \x01(\x0e2\x11.georep.v1.OpKindR\x04kind\x12'\n" +
 	"\x04type\x18\x02 \x01(\x0e2\x13.georep.v1.DataTypeR\x04type\x12\x14\n" +
@@ -581,7 +691,14 @@ const file_georep_v1_event_proto_rawDesc = "" +
 	"\x05float\x18\x05 \x01(\v2\x15.georep.v1.LongDoubleR\x05float\x12\x0e\n" +
 	"\x02at\x18\x06 \x01(\x12R\x02at\x12\x14\n" +
 	"\x05start\x18\a \x01(\x04R\x05start\x12(\n" +
-	"\x06shares\x18\b \x03(\v2\x10.georep.v1.ShareR\x06shares\"D\n" +
+	"\x06shares\x18\b \x03(\v2\x10.georep.v1.ShareR\x06shares\x12\x12\n" +
+	"\x04elem\x18\t \x01(\fR\x04elem\x12+\n" +
+	"\x05elems\x18\n" +
+	" \x03(\v2\x15.georep.v1.ElemSharesR\x05elems\"J\n" +
+	"\n" +
+	"ElemShares\x12\x12\n" +
+	"\x04elem\x18\x01 \x01(\fR\x04elem\x12(\n" +
+	"\x06shares\x18\x02 \x03(\v2\x10.georep.v1.ShareR\x06shares\"D\n" +
 	"\n" +
 	"LongDouble\x12\x12\n" +
 	"\x04mant\x18\x01 \x01(\x04R\x04mant\x12\x10\n" +
@@ -593,7 +710,7 @@ const file_georep_v1_event_proto_rawDesc = "" +
 	"\x03seq\x18\x03 \x01(\x04R\x03seq\x12\x10\n" +
 	"\x03hlc\x18\x04 \x01(\x04R\x03hlc\x12\x10\n" +
 	"\x03int\x18\x05 \x01(\x12R\x03int\x12+\n" +
-	"\x05float\x18\x06 \x01(\v2\x15.georep.v1.LongDoubleR\x05float*\x9d\x01\n" +
+	"\x05float\x18\x06 \x01(\v2\x15.georep.v1.LongDoubleR\x05float*\xc8\x02\n" +
 	"\x06OpKind\x12\x17\n" +
 	"\x13OP_KIND_UNSPECIFIED\x10\x00\x12\x12\n" +
 	"\x0eOP_KIND_DELETE\x10\x01\x12\x17\n" +
@@ -601,7 +718,17 @@ const file_georep_v1_event_proto_rawDesc = "" +
 	"\vOP_KIND_SET\x10\x03\x12\x10\n" +
 	"\fOP_KIND_INCR\x10\x04\x12\x16\n" +
 	"\x12OP_KIND_INCR_FLOAT\x10\x05\x12\x12\n" +
-	"\x0eOP_KIND_EXPIRE\x10\x06*\x83\x01\n" +
+	"\x0eOP_KIND_EXPIRE\x10\x06\x12\x10\n" +
+	"\fOP_KIND_HSET\x10\a\x12\x10\n" +
+	"\fOP_KIND_HDEL\x10\b\x12\x11\n" +
+	"\rOP_KIND_HINCR\x10\t\x12\x17\n" +
+	"\x13OP_KIND_HINCR_FLOAT\x10\n" +
+	"\x12\x10\n" +
+	"\fOP_KIND_SADD\x10\v\x12\x10\n" +
+	"\fOP_KIND_SREM\x10\f\x12\x10\n" +
+	"\fOP_KIND_ZADD\x10\r\x12\x11\n" +
+	"\rOP_KIND_ZINCR\x10\x0e\x12\x10\n" +
+	"\fOP_KIND_ZREM\x10\x0f*\x83\x01\n" +
 	"\bDataType\x12\x12\n" +
 	"\x0eDATA_TYPE_NONE\x10\x00\x12\x14\n" +
 	"\x10DATA_TYPE_STRING\x10\x01\x12\x12\n" +
@@ -623,29 +750,32 @@ func file_georep_v1_event_proto_rawDescGZIP() []byte {
 }
 
 var file_georep_v1_event_proto_enumTypes = make([]protoimpl.EnumInfo, 2)
-var file_georep_v1_event_proto_msgTypes = make([]protoimpl.MessageInfo, 5)
+var file_georep_v1_event_proto_msgTypes = make([]protoimpl.MessageInfo, 6)
 var file_georep_v1_event_proto_goTypes = []any{
 	(OpKind)(0),        // 0: georep.v1.OpKind
 	(DataType)(0),      // 1: georep.v1.DataType
 	(*Event)(nil),      // 2: georep.v1.Event
 	(*Dot)(nil),        // 3: georep.v1.Dot
 	(*Op)(nil),         // 4: georep.v1.Op
-	(*LongDouble)(nil), // 5: georep.v1.LongDouble
-	(*Share)(nil),      // 6: georep.v1.Share
+	(*ElemShares)(nil), // 5: georep.v1.ElemShares
+	(*LongDouble)(nil), // 6: georep.v1.LongDouble
+	(*Share)(nil),      // 7: georep.v1.Share
 }
 var file_georep_v1_event_proto_depIdxs = []int32{
 	3, // 0: georep.v1.Event.observed:type_name -> georep.v1.Dot
 	4, // 1: georep.v1.Event.ops:type_name -> georep.v1.Op
 	0, // 2: georep.v1.Op.kind:type_name -> georep.v1.OpKind
 	1, // 3: georep.v1.Op.type:type_name -> georep.v1.DataType
-	5, // 4: georep.v1.Op.float:type_name -> georep.v1.LongDouble
-	6, // 5: georep.v1.Op.shares:type_name -> georep.v1.Share
-	5, // 6: georep.v1.Share.float:type_name -> georep.v1.LongDouble
-	7, // [7:7] is the sub-list for method output_type
-	7, // [7:7] is the sub-list for method input_type
-	7, // [7:7] is the sub-list for extension type_name
-	7, // [7:7] is the sub-list for extension extendee
-	0, // [0:7] is the sub-list for field type_name
+	6, // 4: georep.v1.Op.float:type_name -> georep.v1.LongDouble
+	7, // 5: georep.v1.Op.shares:type_name -> georep.v1.Share
+	5, // 6: georep.v1.Op.elems:type_name -> georep.v1.ElemShares
+	7, // 7: georep.v1.ElemShares.shares:type_name -> georep.v1.Share
+	6, // 8: georep.v1.Share.float:type_name -> georep.v1.LongDouble
+	9, // [9:9] is the sub-list for method output_type
+	9, // [9:9] is the sub-list for method input_type
+	9, // [9:9] is the sub-list for extension type_name
+	9, // [9:9] is the sub-list for extension extendee
+	0, // [0:9] is the sub-list for field type_name
 }
 
 func init() { file_georep_v1_event_proto_init() }
@@ -659,7 +789,7 @@ func file_georep_v1_event_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_georep_v1_event_proto_rawDesc), len(file_georep_v1_event_proto_rawDesc)),
 			NumEnums:      2,
-			NumMessages:   5,
+			NumMessages:   6,
 			NumExtensions: 0,
 			NumServices:   0,
 		},
