@@ -130,9 +130,6 @@ func Decode(b []byte) (*crdt.Event, error) {
 		for _, e := range p.Elems {
 			op.Elems = append(op.Elems, crdt.ElemShares{Elem: e.Elem, Shares: fromPBShares(e.Shares)})
 		}
-		if op.ElemType() != crdt.TypeNone && op.Elem == nil {
-			return nil, fmt.Errorf("%w: %s without an element", ErrBadRecord, k)
-		}
 		ev.Ops = append(ev.Ops, op)
 	}
 	return ev, nil
