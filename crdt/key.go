@@ -462,10 +462,11 @@ func (k *Key) Expiry() (at int64, owner ReplicaID) {
 	return at, owner
 }
 
-// Expired reports whether k's winning expiry is at or before now (ms).
+// Expired reports whether k's winning expiry has passed at now (ms): like
+// Redis, a key is still visible in the millisecond it expires at.
 func (k *Key) Expired(now int64) bool {
 	at, _ := k.Expiry()
-	return at != 0 && at <= now
+	return at != 0 && at < now
 }
 
 // Type returns the visible type at time now (ms): TypeNone when the key does

@@ -60,7 +60,7 @@ func (n *Node) dueKeys(max int) ([][]byte, error) {
 		for it.Rewind(); it.Valid() && len(out) < max; it.Next() {
 			k := it.Item().Key()
 			at := int64(beUint64(k[1:9]))
-			if at > now {
+			if at >= now {
 				break
 			}
 			v, err := it.Item().ValueCopy(nil)

@@ -153,7 +153,7 @@ func (s *Store) MakeType(key string, t crdt.Type) {
 	ev := s.stamp([]byte(key), k)
 	k.VV = k.VV.With(ev.Dot.Origin, ev.Dot.Seq)
 	k.NoteWrite(t, &ev)
-	k.Len = 1
+	k.AddLen(t, 1)
 }
 
 // stamp returns an event on key with the next dot and HLC and k's VV as
