@@ -237,10 +237,28 @@ func (d *decoder) shares() []Share {
 		s.Seq = d.uvarint()
 		s.HLC = HLC(d.uvarint())
 		s.Int = d.varint()
-		s.Float = Float{Mant: d.uvarint(), Exp: int32(d.varint()), Neg: d.byte() == 1}
+		s.Float = d.float()
 		ss = append(ss, s)
 	}
 	return ss
+}
+
+// Float exponents a state can hold: long double range (2^-16445 to 2^16384,
+// with a 64-bit mantissa) with room for sums and differences beyond it.
+const (
+	minFloatExp = -16445 - 2*floatPrec
+	maxFloatExp = 16384
+)
+
+// float reads a Float. One far outside the long double range cannot come
+// from Redis arithmetic, and formatting it costs time and memory without
+// bound (an exponent of -2e6 takes a minute), so it is corrupt.
+func (d *decoder) float() Float {
+	f := Float{Mant: d.uvarint(), Exp: int32(d.varint()), Neg: d.byte() == 1}
+	if f.Mant != 0 && (f.Exp < minFloatExp || f.Exp > maxFloatExp) {
+		d.fail()
+	}
+	return f
 }
 
 func (d *decoder) cell() Cell {
