@@ -146,6 +146,10 @@ func render(v any, indent string) string {
 			return b.String()
 		}
 		for _, e := range x {
+			if l, ok := e.([]any); ok && isPairs(l) {
+				fmt.Fprintf(&b, "%s-\n%s", indent, render(l, indent+"  "))
+				continue
+			}
 			b.WriteString(render(e, indent+"- "))
 		}
 		return b.String()
