@@ -56,8 +56,11 @@ func (k *Key) ApplyElem(c *Cell, ev *Event, op *Op, stable Clock) (before, after
 		c.Tomb = c.Tomb.Merge(ev.Observed)
 		if !k.Dead(t, ev.Dot) && !c.Tomb.Covers(ev.Dot) {
 			c.Regs = addReg(c.Regs, Reg{Dot: ev.Dot, HLC: ev.HLC, Value: op.Value})
-			k.NoteWrite(t, ev)
 		}
+		// Counted for the type rule even when a removal of the element that
+		// observed it came first, as when it comes first (element removals
+		// keep Writes): otherwise TYPE depends on arrival order.
+		k.NoteWrite(t, ev)
 	case OpHDel, OpSRem, OpZRem:
 		c.reset(ev.Observed, op.Shares)
 		c.Tomb = c.Tomb.Merge(ev.Observed)
