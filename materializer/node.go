@@ -77,12 +77,28 @@ func (c Config) Validate() error {
 	case c.Partitions < 1 || c.Partitions > 1024:
 		return fmt.Errorf("materializer: partitions must be 1..1024, got %d", c.Partitions)
 	}
+	if !validName(c.Region) {
+		return fmt.Errorf("materializer: region name %q must be 1-32 letters, digits, '-' or '_'", c.Region)
+	}
 	for _, p := range c.Peers {
-		if p == c.Region || p == "" {
-			return fmt.Errorf("materializer: bad peer region %q", p)
+		if p == c.Region || !validName(p) {
+			return fmt.Errorf("materializer: bad peer region %q (must differ from the region and be 1-32 letters, digits, '-' or '_')", p)
 		}
 	}
 	return nil
+}
+
+// validName reports whether a region name is usable in topic names.
+func validName(s string) bool {
+	if len(s) == 0 || len(s) > 32 {
+		return false
+	}
+	for _, c := range s {
+		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '-' || c == '_') {
+			return false
+		}
+	}
+	return true
 }
 
 // Inbound is replication from one peer into the local cluster (a bridge).
