@@ -103,6 +103,13 @@ func Decode(b []byte) (*crdt.Event, error) {
 	if pb.Origin == 0 || pb.Seq == 0 {
 		return nil, fmt.Errorf("%w: missing origin or sequence", ErrBadRecord)
 	}
+	// Every event has at least one op. Without this check, a valid protobuf
+	// of another message whose first fields are varints (a Dot, a Share)
+	// decodes as an event of a real origin with an arbitrary sequence, and
+	// applying it makes that origin's later events look like duplicates.
+	if len(pb.Ops) == 0 {
+		return nil, fmt.Errorf("%w: event has no ops", ErrBadRecord)
+	}
 	ev := &crdt.Event{
 		Dot: crdt.Dot{Origin: crdt.ReplicaID(pb.Origin), Seq: pb.Seq},
 		HLC: crdt.HLC(pb.Hlc),
