@@ -106,6 +106,8 @@ func (n *Node) applyBatch(p *partition, recs []*kgo.Record) error {
 	offsets := make(map[string]int64)
 	changedWM := make(map[crdt.ReplicaID]bool)
 	var own []uint64
+	var ownKeys [][]byte // key of each own event, as own
+	var others [][]byte  // keys changed by events that are not own
 	var nApplied int64
 	for _, r := range recs {
 		offsets[r.Topic] = r.Offset + 1
@@ -132,12 +134,16 @@ func (n *Node) applyBatch(p *partition, recs []*kgo.Record) error {
 		if err != nil {
 			return err
 		}
-		if l.k.Apply(ev, stableOf(wm)) {
+		changed := l.k.Apply(ev, stableOf(wm))
+		if changed {
 			l.dirty = true
 		}
 		nApplied++
 		if o == n.origin {
 			own = append(own, ev.Dot.Seq)
+			ownKeys = append(ownKeys, ev.Key)
+		} else if changed {
+			others = append(others, ev.Key)
 		}
 		n.observeHLC(ev.HLC)
 	}
@@ -162,12 +168,29 @@ func (n *Node) applyBatch(p *partition, recs []*kgo.Record) error {
 			return err
 		}
 	}
+	// Cached views of keys this batch changes by other events than their
+	// own writes in flight go stale: drop them before the commit, so no
+	// write takes one while the commit becomes visible, and again after it,
+	// so none cached from a read before the commit survives it.
+	p.mu.Lock()
+	for i, seq := range own {
+		if _, ok := p.waiters[seq]; !ok {
+			others = append(others, ownKeys[i])
+		}
+	}
+	for _, k := range others {
+		p.dropView(string(k))
+	}
+	p.mu.Unlock()
 	if err := txn.Commit(); err != nil {
 		return fmt.Errorf("commit: %w", err)
 	}
 	n.applied.Add(nApplied)
 
 	p.mu.Lock()
+	for _, k := range others {
+		p.dropView(string(k))
+	}
 	for o := range changedWM {
 		p.wm[o] = wm[o]
 	}

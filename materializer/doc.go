@@ -21,7 +21,10 @@
 // view from Badger plus the overlay of effects still in flight, lets the
 // command emit effects, stamps them (dot, HLC, observed context), puts them
 // in the overlay and hands them to the producer in sequence order, then
-// unlocks. Acknowledgement waits for the event to come back through the
+// unlocks. A key with writes in flight keeps the view the last write left
+// (partition.views), so a hot key's next write does not re-apply the whole
+// overlay; applying any other event to the key or failing one of its writes
+// drops that view. Acknowledgement waits for the event to come back through the
 // regional topic and be applied, so an acknowledged write is durable in
 // Kafka and visible in local state. Many writes share a produce batch; the
 // materializer applies many events per Badger transaction.

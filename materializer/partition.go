@@ -35,6 +35,16 @@ type partition struct {
 	overlay  map[string][]*pending
 	waiters  map[uint64]*pending
 	inflight int // records handed to the idempotent producer, not yet answered
+
+	// views caches, for keys with effects in flight, the view the last write
+	// left: applied state plus every overlay effect. It saves the next write
+	// on a hot key from re-applying the whole overlay. An entry is only valid
+	// while the applied state changes by nothing but its overlay effects
+	// being applied: applying any other event to the key, or failing one of
+	// its writes, drops it. A write takes an entry out while it runs and puts
+	// its view back after enqueueing, unless vgen moved meanwhile.
+	views map[string]*crdt.Key
+	vgen  uint64 // bumped whenever an entry is dropped for being stale
 }
 
 func newPartition(id int32) *partition {
@@ -45,9 +55,17 @@ func newPartition(id int32) *partition {
 		pos:     make(map[string]int64),
 		overlay: make(map[string][]*pending),
 		waiters: make(map[uint64]*pending),
+		views:   make(map[string]*crdt.Key),
 	}
 	p.changed = sync.NewCond(&p.mu)
 	return p
+}
+
+// dropView drops key's cached view because the applied state changed under
+// it (caller holds mu).
+func (p *partition) dropView(key string) {
+	delete(p.views, key)
+	p.vgen++
 }
 
 // stable returns the partition's watermarks as a clock (caller holds mu or

@@ -79,6 +79,7 @@ func (p *partition) removeOverlay(w *pending) {
 	}
 	if len(list) == 0 {
 		delete(p.overlay, k)
+		delete(p.views, k) // the applied state is the view now
 	} else {
 		p.overlay[k] = list
 	}
@@ -118,9 +119,16 @@ type Tx struct {
 	n     *Node
 	rtxn  *badger.Txn
 	now   int64
-	views map[string]*crdt.Key
+	views map[string]*txView
 	out   []*pending
 	err   error
+}
+
+// txView is a key's view in a Tx and its partition's vgen when it was taken.
+type txView struct {
+	k    *crdt.Key
+	part *partition
+	gen  uint64
 }
 
 // Get returns key's state including in-flight and emitted effects (nil if
@@ -134,11 +142,20 @@ func (t *Tx) Get(key []byte) (*crdt.Key, error) {
 }
 
 func (t *Tx) view(key []byte) (*crdt.Key, error) {
-	if k, ok := t.views[string(key)]; ok {
-		return k, nil
+	if v, ok := t.views[string(key)]; ok {
+		return v.k, nil
 	}
 	p := t.n.partOf(key)
 	p.mu.Lock()
+	gen := p.vgen
+	if k, ok := p.views[string(key)]; ok {
+		// The last write's view: take it (this Tx holds the partition's
+		// write lock, so no other write wants it) and put it back in enqueue.
+		delete(p.views, string(key))
+		p.mu.Unlock()
+		t.views[string(key)] = &txView{k: k, part: p, gen: gen}
+		return k, nil
+	}
 	inflight := append([]*pending(nil), p.overlay[string(key)]...)
 	p.mu.Unlock()
 	// Read state after copying the overlay, in a read transaction that
@@ -157,7 +174,7 @@ func (t *Tx) view(key []byte) (*crdt.Key, error) {
 	for _, w := range inflight {
 		k.Apply(w.ev, nil)
 	}
-	t.views[string(key)] = k
+	t.views[string(key)] = &txView{k: k, part: p, gen: gen}
 	return k, nil
 }
 
@@ -255,7 +272,7 @@ func (n *Node) Update(ctx context.Context, keys [][]byte, fn func(tx *Tx) error)
 	}()
 	rtxn := n.db.NewTransaction(false)
 	defer rtxn.Discard()
-	tx := &Tx{n: n, rtxn: rtxn, now: n.now(), views: make(map[string]*crdt.Key)}
+	tx := &Tx{n: n, rtxn: rtxn, now: n.now(), views: make(map[string]*txView)}
 	if err := fn(tx); err != nil {
 		return nil, err
 	}
@@ -263,7 +280,22 @@ func (n *Node) Update(ctx context.Context, keys [][]byte, fn func(tx *Tx) error)
 		return nil, tx.err
 	}
 	n.enqueue(ctx, tx.out)
+	tx.keepViews()
 	return &Ack{ws: tx.out, timeout: n.cfg.WriteTimeout}, nil
+}
+
+// keepViews caches the Tx's views of keys that still have effects in
+// flight, unless an applied event or a failed write made them stale since
+// they were taken (caller holds the partitions' write locks).
+func (t *Tx) keepViews() {
+	for key, v := range t.views {
+		p := v.part
+		p.mu.Lock()
+		if p.vgen == v.gen && len(p.overlay[key]) > 0 {
+			p.views[key] = v.k
+		}
+		p.mu.Unlock()
+	}
 }
 
 // lockParts locks the partitions of keys in ascending order.
@@ -326,6 +358,7 @@ func (n *Node) failWrite(w *pending, err error) {
 	p.mu.Lock()
 	delete(p.waiters, w.ev.Dot.Seq)
 	p.removeOverlay(w)
+	p.dropView(string(w.ev.Key))
 	p.mu.Unlock()
 	reply := "TRYAGAIN write not durable in Kafka: " + oneLine(err.Error())
 	if errors.Is(err, kgo.ErrMaxBuffered) {
