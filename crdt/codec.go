@@ -66,7 +66,7 @@ func UnmarshalKey(b []byte) (*Key, error) {
 	k.VV = d.clock()
 	k.Del = d.clock()
 	for n := d.count(); n > 0 && d.err == nil; n-- {
-		t := Type(d.byte())
+		t := d.typ()
 		k.TypeDel = append(k.TypeDel, TypeTomb{Type: t, Ctx: d.clock()})
 	}
 	for n := d.count(); n > 0 && d.err == nil; n-- {
@@ -75,7 +75,7 @@ func UnmarshalKey(b []byte) (*Key, error) {
 	k.TTLTomb = d.clock()
 	k.Str = d.cell()
 	for n := d.count(); n > 0 && d.err == nil; n-- {
-		t := Type(d.byte())
+		t := d.typ()
 		dt := d.dot()
 		k.Writes = append(k.Writes, TypeWrite{Type: t, Origin: dt.Origin, Seq: dt.Seq, HLC: HLC(d.uvarint())})
 	}
@@ -164,6 +164,15 @@ func (d *decoder) byte() byte {
 	v := d.b[0]
 	d.b = d.b[1:]
 	return v
+}
+
+// typ reads a Type; an unknown one is corrupt (Key indexes Lens by type).
+func (d *decoder) typ() Type {
+	t := Type(d.byte())
+	if int(t) >= numTypes {
+		d.fail()
+	}
+	return t
 }
 
 func (d *decoder) uvarint() uint64 {
