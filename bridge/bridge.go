@@ -53,6 +53,10 @@ type Bridge struct {
 	cfg Config
 	log zerolog.Logger
 
+	admMu sync.Mutex
+	admCl *kgo.Client // peer cluster, for end offsets; under admMu
+	adm   *kadm.Client
+
 	mu      sync.Mutex
 	changed *sync.Cond
 	pos     map[int32]int64 // next source offset not yet durably copied
@@ -83,6 +87,7 @@ func (b *Bridge) Peer() string { return b.cfg.Peer }
 
 // Run copies records until ctx ends. Unreachable clusters are retried.
 func (b *Bridge) Run(ctx context.Context) error {
+	defer b.Close()
 	target := oplog.MirrorTopic(b.cfg.Peer, b.cfg.Topic)
 	prod, err := kgo.NewClient(
 		kgo.SeedBrokers(b.cfg.TargetBrokers...),
@@ -287,15 +292,39 @@ func (b *Bridge) Lag(ctx context.Context) (int64, error) {
 	return lag, nil
 }
 
+// sourceAdmin returns a long-lived admin client of the peer's cluster,
+// created on first use (STATUS and SYNC ask for end offsets often).
+func (b *Bridge) sourceAdmin() (*kadm.Client, error) {
+	b.admMu.Lock()
+	defer b.admMu.Unlock()
+	if b.adm == nil {
+		cl, err := kgo.NewClient(kgo.SeedBrokers(b.cfg.SourceBrokers...), kgo.WithLogger(oplog.Logger(b.log)))
+		if err != nil {
+			return nil, err
+		}
+		b.admCl, b.adm = cl, kadm.NewClient(cl)
+	}
+	return b.adm, nil
+}
+
+// Close releases the admin client used by CatchUp and Lag.
+func (b *Bridge) Close() {
+	b.admMu.Lock()
+	defer b.admMu.Unlock()
+	if b.admCl != nil {
+		b.admCl.Close()
+		b.admCl, b.adm = nil, nil
+	}
+}
+
 func (b *Bridge) sourceEnds(ctx context.Context) (map[int32]int64, error) {
-	cl, err := kgo.NewClient(kgo.SeedBrokers(b.cfg.SourceBrokers...), kgo.WithLogger(oplog.Logger(b.log)))
+	adm, err := b.sourceAdmin()
 	if err != nil {
 		return nil, err
 	}
-	defer cl.Close()
 	cctx, cancel := context.WithTimeout(ctx, 3*time.Second)
 	defer cancel()
-	lo, err := kadm.NewClient(cl).ListEndOffsets(cctx, b.cfg.Topic)
+	lo, err := adm.ListEndOffsets(cctx, b.cfg.Topic)
 	if err != nil {
 		return nil, fmt.Errorf("peer %s unreachable: %w", b.cfg.Peer, err)
 	}
