@@ -27,7 +27,10 @@ const (
 //     connection's queued Acks have resolved (read-your-writes).
 //   - the acker waits for each queued Ack in order and records its result.
 //   - the writer encodes replies in command order, waiting for each one's
-//     Ack, and flushes when no further reply is ready.
+//     Ack. It flushes before it waits for an Ack, and when the reader is
+//     about to block with nothing queued after it (flushMarker): before a
+//     socket read, so a pipeline's replies go out in one write, and before
+//     a command that may block.
 //
 // The fields under "reader" are owned by the reader goroutine; mu guards
 // what CLIENT LIST reads from other connections.
@@ -111,7 +114,7 @@ func (c *conn) serve(ctx context.Context) {
 }
 
 func (c *conn) readLoop(ctx context.Context) {
-	rd := redcon.NewReader(newGuard(c.nc))
+	rd := redcon.NewReader(newGuard(socketReader{c}))
 	for {
 		cmd, err := rd.ReadCommand()
 		if err != nil {
@@ -127,6 +130,28 @@ func (c *conn) readLoop(ctx context.Context) {
 			return
 		}
 	}
+}
+
+// socketReader reads the client's socket for the reader goroutine. Every
+// request received before a read has run, so it lets the writer flush.
+type socketReader struct{ c *conn }
+
+func (r socketReader) Read(b []byte) (int, error) {
+	r.c.replies <- flushMarker
+	return r.c.nc.Read(b)
+}
+
+// flushMarker in the reply queue tells the writer that the reader may block
+// from here on: flush unless more replies are queued behind it (the reader
+// moved on, and queues another marker before it blocks again).
+var flushMarker = &pending{}
+
+// mayBlock reports whether running cmd may keep the reader waiting (a
+// write on a partition locked by a Kafka transaction, GEOREP SYNC, ...), so
+// replies queued before it should go out first. Plain reads are served from
+// local state at once.
+func mayBlock(cmd *command) bool {
+	return cmd.flags&flagRead == 0 || cmd.flags&(flagAdmin|flagWait) != 0
 }
 
 // asProtocolError returns err as a protocol error: ours (from the guard)
@@ -155,6 +180,9 @@ func (c *conn) execute(ctx context.Context, args [][]byte) bool {
 		start := time.Now()
 		cctx, cancel := context.WithDeadline(ctx, start.Add(c.s.cfg.WriteTimeout))
 		cl.ctx, cl.base = cctx, ctx
+		if mayBlock(cl.cmd) {
+			c.replies <- flushMarker
+		}
 		p.reply, err = cl.run()
 		cancel()
 		p.cmd = cl.cmd.name
@@ -265,6 +293,12 @@ func (c *conn) writeLoop() {
 		buf = buf[:0]
 	}
 	for p := range c.replies {
+		if p == flushMarker {
+			if len(c.replies) == 0 {
+				flush()
+			}
+			continue
+		}
 		if p.done != nil {
 			select {
 			case <-p.done:
@@ -286,7 +320,7 @@ func (c *conn) writeLoop() {
 			c.nc.Close()
 			continue
 		}
-		if len(c.replies) == 0 || len(buf) >= flushThreshold {
+		if len(buf) >= flushThreshold {
 			flush()
 		}
 	}
