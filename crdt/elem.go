@@ -117,8 +117,11 @@ func sortElemShares(es []ElemShares) {
 // ScoreBytes encodes a sorted-set score for OpZAdd.
 func ScoreBytes(f float64) []byte { return binary.BigEndian.AppendUint64(nil, math.Float64bits(f)) }
 
+// scorePrec is the precision Score sums at.
+const scorePrec = 512
+
 // Score returns a sorted-set member's score: the winning ZADD base plus the
-// increments no reset observed (summed at 64-bit precision, rounded once).
+// increments no reset observed, rounded once to a double.
 func (c *Cell) Score() (float64, bool) {
 	var reg *Reg
 	for i := range c.Regs {
@@ -138,9 +141,16 @@ func (c *Cell) Score() (float64, bool) {
 	if len(live) == 0 {
 		return base, true
 	}
-	sum := new(big.Float).SetPrec(floatPrec).SetFloat64(base)
+	if math.IsInf(base, 0) {
+		return base, true // increments are finite: an infinite base absorbs them
+	}
+	// Sum at a precision where adding a few 64-bit values is exact, so the
+	// score is rounded once: a member incremented in sequence at one region
+	// shows exactly what Redis's double arithmetic gives (the server sends
+	// the exact difference of the new and old score as the increment).
+	sum := new(big.Float).SetPrec(scorePrec).SetFloat64(base)
 	for i, s := range live {
-		d := new(big.Float).SetPrec(floatPrec).Sub(s.Float.Big(), bases[i].Float.Big())
+		d := new(big.Float).SetPrec(scorePrec).Sub(s.Float.Big(), bases[i].Float.Big())
 		sum.Add(sum, d)
 	}
 	f, _ := sum.Float64()

@@ -5,6 +5,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"time"
 
 	"github.com/dgraph-io/badger/v4"
 	"github.com/twmb/franz-go/pkg/kgo"
@@ -52,12 +53,19 @@ func (n *Node) poll(ctx context.Context) error {
 
 // work applies partition p's records, batching what has queued up.
 func (n *Node) work(ctx context.Context, p *partition) error {
+	tick := time.NewTicker(maintainInterval)
+	defer tick.Stop()
 	for {
 		var recs []*kgo.Record
 		select {
 		case <-ctx.Done():
 			return nil
 		case recs = <-p.in:
+		case <-tick.C:
+			if err := n.maintain(p); err != nil {
+				return err
+			}
+			continue
 		}
 	more:
 		for len(recs) < n.cfg.ApplyBatch {
@@ -87,6 +95,7 @@ type loaded struct {
 	k        *crdt.Key
 	oldAt    int64 // expiry before the batch (index entry to replace)
 	oldOwner crdt.ReplicaID
+	oldTomb  bool // held tombstones before the batch (tombstone index entry)
 	dirty    bool
 }
 
@@ -109,7 +118,15 @@ func (n *Node) applyBatch(p *partition, recs []*kgo.Record) error {
 	var ownKeys [][]byte // key of each own event, as own
 	var others [][]byte  // keys changed by events that are not own
 	var nApplied int64
-	for _, r := range recs {
+	eb := n.newElemBatch(txn)
+	var rest []*kgo.Record // left for the next transaction
+	var size int
+	for i, r := range recs {
+		if i > 0 && (len(keys)+eb.entries() > maxBatchEntries || size > maxBatchBytes) {
+			rest = recs[i:]
+			break
+		}
+		size += len(r.Value)
 		offsets[r.Topic] = r.Offset + 1
 		if r.Attrs.IsControl() {
 			continue
@@ -134,9 +151,13 @@ func (n *Node) applyBatch(p *partition, recs []*kgo.Record) error {
 		if err != nil {
 			return err
 		}
-		changed := l.k.Apply(ev, stableOf(wm))
+		stable := stableOf(wm)
+		changed := l.k.Apply(ev, stable)
 		if changed {
 			l.dirty = true
+			if err := eb.apply(l, ev, stable); err != nil {
+				return err
+			}
 		}
 		nApplied++
 		if o == n.origin {
@@ -146,6 +167,9 @@ func (n *Node) applyBatch(p *partition, recs []*kgo.Record) error {
 			others = append(others, ev.Key)
 		}
 		n.observeHLC(ev.HLC)
+	}
+	if err := eb.flush(keys); err != nil {
+		return err
 	}
 	for _, l := range keys {
 		if !l.dirty {
@@ -186,6 +210,11 @@ func (n *Node) applyBatch(p *partition, recs []*kgo.Record) error {
 		return fmt.Errorf("commit: %w", err)
 	}
 	n.applied.Add(nApplied)
+	ep := n.elemPart(p.id)
+	ep.tombs.Add(eb.tombs)
+	for _, k := range eb.pending {
+		ep.pending[string(k)] = true
+	}
 
 	p.mu.Lock()
 	for _, k := range others {
@@ -206,6 +235,9 @@ func (n *Node) applyBatch(p *partition, recs []*kgo.Record) error {
 	}
 	p.changed.Broadcast()
 	p.mu.Unlock()
+	if len(rest) > 0 {
+		return n.applyBatch(p, rest)
+	}
 	return nil
 }
 
@@ -221,7 +253,7 @@ func (n *Node) load(txn *badger.Txn, keys map[string]*loaded, key []byte) (*load
 	if k == nil {
 		k = &crdt.Key{}
 	}
-	l := &loaded{key: key, k: k}
+	l := &loaded{key: key, k: k, oldTomb: k.HasTombstones()}
 	l.oldAt, l.oldOwner = k.Expiry()
 	keys[string(key)] = l
 	return l, nil

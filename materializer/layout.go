@@ -13,6 +13,9 @@ import (
 //	'w' partition(4) origin(4)    -> watermark: seq(8) hlc(8)
 //	'x' at(8) slot(2) rediskey    -> expiry index: owner origin(4)
 //	'f' partition(4)              -> retained FLUSHALL context (crdt.Clock)
+//	'e' 'z' 'p' 't' slot(2) keylen(4) key ... -> collection elements, sorted-set
+//	                                 score index, pending resets, tombstone
+//	                                 index (elements.go)
 const (
 	prefixMeta      = 'm'
 	prefixOffset    = 'o'

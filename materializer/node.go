@@ -145,6 +145,8 @@ type Node struct {
 	originNames sync.Map // crdt.ReplicaID -> region name, from record headers
 
 	ready chan struct{} // closed once caught up and writable
+
+	el elemNode // collection element bookkeeping (elemapply.go)
 }
 
 // New opens the node's state and Kafka clients. It starts no goroutine of

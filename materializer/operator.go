@@ -107,6 +107,7 @@ func (n *Node) Status(ctx context.Context) Status {
 		Writable:    n.writable.Load(),
 		BadRecords:  n.bad.Load(),
 		EventsTotal: n.applied.Load(),
+		Tombstones:  n.tombstones(),
 	}
 	st.Reason, _ = n.reason.Load().(string)
 	last := make(map[crdt.ReplicaID]crdt.HLC)
@@ -182,18 +183,31 @@ func Digest(db *badger.DB, now int64) (string, error) {
 	var keys [][]byte
 	vals := make(map[string][]byte)
 	err := db.View(func(txn *badger.Txn) error {
-		return scan(txn, nil, func(key []byte, k *crdt.Key) bool {
+		rd := &elemReader{txn: txn}
+		var elemErr error
+		err := scan(txn, nil, func(key []byte, k *crdt.Key) bool {
 			t := k.Type(now)
 			if t == crdt.TypeNone {
 				return true
 			}
 			b := append([]byte{byte(t)}, visibleBytes(k, t, now)...)
+			if isCollection(t) {
+				var eb []byte
+				if eb, elemErr = collectionBytes(rd, key, t); elemErr != nil {
+					return false
+				}
+				b = append(b, eb...)
+			}
 			at, _ := k.Expiry()
 			b = binary.BigEndian.AppendUint64(b, uint64(at))
 			keys = append(keys, key)
 			vals[string(key)] = b
 			return true
 		})
+		if err == nil {
+			err = elemErr
+		}
+		return err
 	})
 	if err != nil {
 		return "", err

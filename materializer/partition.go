@@ -43,7 +43,7 @@ type partition struct {
 	// being applied: applying any other event to the key, or failing one of
 	// its writes, drops it. A write takes an entry out while it runs and puts
 	// its view back after enqueueing, unless vgen moved meanwhile.
-	views map[string]*crdt.Key
+	views map[string]*keyView
 	vgen  uint64 // bumped whenever an entry is dropped for being stale
 }
 
@@ -55,7 +55,7 @@ func newPartition(id int32) *partition {
 		pos:     make(map[string]int64),
 		overlay: make(map[string][]*pending),
 		waiters: make(map[uint64]*pending),
-		views:   make(map[string]*crdt.Key),
+		views:   make(map[string]*keyView),
 	}
 	p.changed = sync.NewCond(&p.mu)
 	return p

@@ -118,6 +118,7 @@ func (a *Ack) Wait(ctx context.Context) error {
 type Tx struct {
 	n     *Node
 	rtxn  *badger.Txn
+	rd    *elemReader // elements of rtxn
 	now   int64
 	views map[string]*txView
 	out   []*pending
@@ -126,7 +127,7 @@ type Tx struct {
 
 // txView is a key's view in a Tx and its partition's vgen when it was taken.
 type txView struct {
-	k    *crdt.Key
+	kv   *keyView
 	part *partition
 	gen  uint64
 }
@@ -134,48 +135,50 @@ type txView struct {
 // Get returns key's state including in-flight and emitted effects (nil if
 // none). The result must not be modified.
 func (t *Tx) Get(key []byte) (*crdt.Key, error) {
-	k, err := t.view(key)
-	if err != nil || k.Empty() {
+	kv, err := t.view(key)
+	if err != nil || kv.k.Empty() {
 		return nil, err
 	}
-	return k, nil
+	return kv.k, nil
 }
 
-func (t *Tx) view(key []byte) (*crdt.Key, error) {
+func (t *Tx) view(key []byte) (*keyView, error) {
 	if v, ok := t.views[string(key)]; ok {
-		return v.k, nil
+		return v.kv, nil
 	}
 	p := t.n.partOf(key)
 	p.mu.Lock()
 	gen := p.vgen
-	if k, ok := p.views[string(key)]; ok {
+	if kv, ok := p.views[string(key)]; ok {
 		// The last write's view: take it (this Tx holds the partition's
 		// write lock, so no other write wants it) and put it back in enqueue.
 		delete(p.views, string(key))
 		p.mu.Unlock()
-		t.views[string(key)] = &txView{k: k, part: p, gen: gen}
-		return k, nil
+		kv.rd = t.rd
+		t.views[string(key)] = &txView{kv: kv, part: p, gen: gen}
+		return kv, nil
 	}
 	inflight := append([]*pending(nil), p.overlay[string(key)]...)
 	p.mu.Unlock()
 	// Read state after copying the overlay, in a read transaction that
 	// starts now: an event missing from the copy was committed before it
 	// left the overlay, so the read sees it; one in both is skipped by
-	// Apply's per-key dedup.
-	rtxn := t.n.db.NewTransaction(false)
-	k, err := getKey(rtxn, key)
-	rtxn.Discard()
+	// Apply's per-key dedup. The view reads its elements from the same
+	// transaction while this Tx runs.
+	snap := t.n.db.NewTransaction(false)
+	k, err := getKey(snap, key)
 	if err != nil {
+		snap.Discard()
 		return nil, err
 	}
-	if k == nil {
-		k = &crdt.Key{}
-	}
+	kv := newKeyView(append([]byte(nil), key...), k, snap)
+	t.views[string(key)] = &txView{kv: kv, part: p, gen: gen}
 	for _, w := range inflight {
-		k.Apply(w.ev, nil)
+		if err := kv.apply(w.ev); err != nil {
+			return nil, err
+		}
 	}
-	t.views[string(key)] = &txView{k: k, part: p, gen: gen}
-	return k, nil
+	return kv, nil
 }
 
 // Now is the region's wall clock in ms, fixed for the transaction.
@@ -197,30 +200,39 @@ func (t *Tx) Emit(key []byte, ops ...crdt.Op) {
 	if t.err != nil || len(ops) == 0 {
 		return
 	}
-	k, err := t.view(key)
+	kv, err := t.view(key)
 	if err != nil {
 		t.err = err
 		return
 	}
 	key = append([]byte(nil), key...)
-	ops = t.n.complete(k, t.now, ops)
-	ev := &crdt.Event{Key: key, Observed: k.VV.Clone(), Ops: ops}
+	ops, err = t.n.complete(kv, t.now, ops)
+	if err != nil {
+		t.err = err
+		return
+	}
+	ev := &crdt.Event{Key: key, Observed: kv.k.VV.Clone(), Ops: ops}
 	t.n.seqMu.Lock()
 	t.n.seq++
 	ev.Dot = crdt.Dot{Origin: t.n.origin, Seq: t.n.seq}
 	t.n.seqMu.Unlock()
 	ev.HLC = t.n.nextHLC()
-	k.Apply(ev, nil)
+	if err := kv.apply(ev); err != nil {
+		t.err = err
+	}
 	t.out = append(t.out, &pending{ev: ev, part: t.n.partOf(key), done: make(chan struct{})})
 }
 
-// complete fills what ops need from the view k and prepends the removals the
-// rules require.
-func (n *Node) complete(k *crdt.Key, now int64, ops []crdt.Op) []crdt.Op {
+// complete fills what ops need from the view kv and prepends the removals
+// the rules require.
+func (n *Node) complete(kv *keyView, now int64, ops []crdt.Op) ([]crdt.Op, error) {
+	k := kv.k
 	var pre []crdt.Op
 	if k.Expired(now) {
-		pre = append(pre, crdt.Op{Kind: crdt.OpDelete})
-	} else {
+		if ops[0].Kind != crdt.OpDelete {
+			pre = append(pre, crdt.Op{Kind: crdt.OpDelete})
+		}
+	} else if ops[0].Kind != crdt.OpDelete {
 		creates := crdt.TypeNone
 		for _, op := range ops {
 			if t := op.Creates(); t != crdt.TypeNone {
@@ -238,20 +250,66 @@ func (n *Node) complete(k *crdt.Key, now int64, ops []crdt.Op) []crdt.Op {
 		}
 	}
 	all := append(pre, ops...)
+	// reset records what earlier ops of the event removed: an increment
+	// after a removal of its cell opens a new share (Start 0), since
+	// continuing a fully reset share loses the low digits of floats.
+	type elemKey struct {
+		t crdt.Type
+		e string
+	}
+	var strReset bool
+	resetTypes := map[crdt.Type]bool{}
+	resetElems := map[elemKey]bool{}
 	for i := range all {
 		op := &all[i]
 		switch op.Kind {
 		case crdt.OpDelete, crdt.OpSet:
 			op.Shares = k.ObservedShares()
+			strReset = true
+		case crdt.OpIncr, crdt.OpIncrFloat:
+			op.Start = k.OwnShareStart(n.origin)
+			if strReset {
+				op.Start = 0
+			}
 		case crdt.OpDeleteType:
 			if op.Type == crdt.TypeString {
 				op.Shares = k.ObservedShares()
+				strReset = true
 			}
-		case crdt.OpIncr, crdt.OpIncrFloat:
-			op.Start = k.OwnShareStart(n.origin)
+		}
+		if types := removedTypes(op); types != nil {
+			elems, err := kv.observedElems(types)
+			if err != nil {
+				return nil, err
+			}
+			op.Elems = elems
+			for _, t := range types {
+				resetTypes[t] = true
+			}
+			continue
+		}
+		t := op.ElemType()
+		if t == crdt.TypeNone {
+			continue
+		}
+		c, err := kv.peek(t, op.Elem)
+		if err != nil {
+			return nil, err
+		}
+		id := elemKey{t, string(op.Elem)}
+		switch op.Kind {
+		case crdt.OpHIncr, crdt.OpHIncrFloat, crdt.OpZIncr:
+			if c != nil && !resetTypes[t] && !resetElems[id] {
+				op.Start = c.OwnShareStart(n.origin)
+			}
+		default:
+			if c != nil {
+				op.Shares = c.ObservedShares()
+			}
+			resetElems[id] = true
 		}
 	}
-	return all
+	return all, nil
 }
 
 func (n *Node) partOf(key []byte) *partition {
@@ -272,7 +330,8 @@ func (n *Node) Update(ctx context.Context, keys [][]byte, fn func(tx *Tx) error)
 	}()
 	rtxn := n.db.NewTransaction(false)
 	defer rtxn.Discard()
-	tx := &Tx{n: n, rtxn: rtxn, now: n.now(), views: make(map[string]*txView)}
+	tx := &Tx{n: n, rtxn: rtxn, rd: &elemReader{txn: rtxn}, now: n.now(), views: make(map[string]*txView)}
+	defer tx.release()
 	if err := fn(tx); err != nil {
 		return nil, err
 	}
@@ -280,6 +339,7 @@ func (n *Node) Update(ctx context.Context, keys [][]byte, fn func(tx *Tx) error)
 		return nil, tx.err
 	}
 	n.enqueue(ctx, tx.out)
+	tx.release()
 	tx.keepViews()
 	return &Ack{ws: tx.out, timeout: n.cfg.WriteTimeout}, nil
 }
@@ -292,9 +352,16 @@ func (t *Tx) keepViews() {
 		p := v.part
 		p.mu.Lock()
 		if p.vgen == v.gen && len(p.overlay[key]) > 0 {
-			p.views[key] = v.k
+			p.views[key] = v.kv
 		}
 		p.mu.Unlock()
+	}
+}
+
+// release ends the Tx's use of its views' snapshots (idempotent).
+func (t *Tx) release() {
+	for _, v := range t.views {
+		v.kv.release()
 	}
 }
 
@@ -464,7 +531,7 @@ func oneLine(s string) string {
 // View runs fn against a snapshot of the applied state.
 func (n *Node) View(ctx context.Context, fn func(v *Snapshot) error) error {
 	return n.db.View(func(txn *badger.Txn) error {
-		return fn(&Snapshot{txn: txn, now: n.now()})
+		return fn(&Snapshot{txn: txn, now: n.now(), rd: elemReader{txn: txn}})
 	})
 }
 
@@ -472,6 +539,7 @@ func (n *Node) View(ctx context.Context, fn func(v *Snapshot) error) error {
 type Snapshot struct {
 	txn *badger.Txn
 	now int64
+	rd  elemReader // elements of txn (elemread.go)
 }
 
 // Get returns key's applied state, nil if none.

@@ -49,6 +49,30 @@ type View interface {
 	// RandomKey returns a stored key chosen at random among visible ones
 	// (nil if there is none).
 	RandomKey() ([]byte, error)
+
+	// Collections (hash, set, sorted set) are read element by element. The
+	// caller checks the key's visible type first (crdt.Key.Type); these
+	// methods read the elements of type t whatever the visible type is.
+	// Cells must not be modified; through a Tx they are valid until the
+	// next Emit.
+
+	// Elem returns the cell of element elem (hash field, member) of key's
+	// collection of type t if the element is live, nil otherwise. Costs one
+	// lookup.
+	Elem(key []byte, t crdt.Type, elem []byte) (*crdt.Cell, error)
+	// ScanElems calls fn for each live element of key's collection of type
+	// t after element after (nil: from the first), in byte order of the
+	// elements, until fn returns false.
+	ScanElems(key []byte, t crdt.Type, after []byte, fn func(elem []byte, c *crdt.Cell) bool) error
+	// ScanScores calls fn for the live members of sorted set key in
+	// (score, member) order, starting at the first member at or after
+	// (score, member), or, with reverse, in descending order starting at
+	// the last member at or before it; a nil member stands for all the
+	// members of score (so the scan starts at the first of them, or the
+	// last with reverse). It stops when fn returns false. Scores compare
+	// as numbers (-0 as 0). The seek costs O(log N), each member visited
+	// O(1): ranges by score never scan the whole set.
+	ScanScores(key []byte, score float64, member []byte, reverse bool, fn func(member []byte, score float64) bool) error
 }
 
 // Tx is a View that also emits effects. Get and Scan through a Tx include

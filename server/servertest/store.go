@@ -52,6 +52,7 @@ type Store struct {
 
 	mu      sync.Mutex
 	keys    map[string]*crdt.Key
+	cells   map[string]keyCells // collection elements per key
 	seq     uint64
 	hlc     crdt.HLC
 	events  []crdt.Event
@@ -74,7 +75,7 @@ var _ server.Store = (*Store)(nil)
 
 // NewStore returns an empty store of region instance 1.
 func NewStore() *Store {
-	return &Store{Clock: NewClock(StartMs), Origin: 1, keys: make(map[string]*crdt.Key)}
+	return &Store{Clock: NewClock(StartMs), Origin: 1, keys: make(map[string]*crdt.Key), cells: make(map[string]keyCells)}
 }
 
 // HoldAcks makes the acks of later updates wait until ReleaseAcks.
@@ -139,9 +140,10 @@ func (s *Store) Key(key string) *crdt.Key {
 	return s.keys[key].Clone()
 }
 
-// MakeType gives key live state of collection type t (one element), as a
-// collection write by this region would, so that tests can reach WRONGTYPE
-// paths before collection commands exist.
+// MakeType gives key live state of collection type t (one element: hash
+// field "f" = "v", set member "m", sorted-set member "m" with score 1), as
+// a write by this region would; a list gets a live count only (lists are
+// not stored yet).
 func (s *Store) MakeType(key string, t crdt.Type) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -150,10 +152,24 @@ func (s *Store) MakeType(key string, t crdt.Type) {
 		k = &crdt.Key{}
 		s.keys[key] = k
 	}
-	ev := s.stamp([]byte(key), k)
-	k.VV = k.VV.With(ev.Dot.Origin, ev.Dot.Seq)
-	k.NoteWrite(t, &ev)
-	k.AddLen(t, 1)
+	var op crdt.Op
+	switch t {
+	case crdt.TypeHash:
+		op = crdt.Op{Kind: crdt.OpHSet, Elem: []byte("f"), Value: []byte("v")}
+	case crdt.TypeSet:
+		op = crdt.Op{Kind: crdt.OpSAdd, Elem: []byte("m")}
+	case crdt.TypeZSet:
+		op = crdt.Op{Kind: crdt.OpZAdd, Elem: []byte("m"), Value: crdt.ScoreBytes(1)}
+	default:
+		ev := s.stamp([]byte(key), k)
+		k.VV = k.VV.With(ev.Dot.Origin, ev.Dot.Seq)
+		k.NoteWrite(t, &ev)
+		k.AddLen(t, 1)
+		return
+	}
+	t0 := &tx{s: s, allowed: map[string]bool{key: true}, overlay: make(map[string]*crdt.Key), cellOverlay: make(map[string]keyCells)}
+	t0.Emit([]byte(key), op)
+	t0.commit()
 }
 
 // stamp returns an event on key with the next dot and HLC and k's VV as
@@ -190,7 +206,7 @@ func (s *Store) Update(ctx context.Context, keys [][]byte, fn func(t server.Tx) 
 	if s.refuse != nil {
 		return nil, s.refuse
 	}
-	t := &tx{s: s, allowed: make(map[string]bool), overlay: make(map[string]*crdt.Key)}
+	t := &tx{s: s, allowed: make(map[string]bool), overlay: make(map[string]*crdt.Key), cellOverlay: make(map[string]keyCells)}
 	for _, k := range keys {
 		t.allowed[string(k)] = true
 	}
@@ -201,10 +217,7 @@ func (s *Store) Update(ctx context.Context, keys [][]byte, fn func(t server.Tx) 
 	if t.bad != nil {
 		return nil, t.bad
 	}
-	for key, k := range t.overlay {
-		s.keys[key] = k
-	}
-	s.events = append(s.events, t.events...)
+	t.commit()
 	a := &ack{done: make(chan struct{}), err: s.failAck}
 	if s.hold && len(t.events) > 0 {
 		s.held = append(s.held, a)
@@ -222,13 +235,12 @@ func (s *Store) FlushAll(ctx context.Context) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.flushes++
+	t := &tx{s: s, allowed: make(map[string]bool), overlay: make(map[string]*crdt.Key), cellOverlay: make(map[string]keyCells)}
 	for _, key := range s.sortedKeys() {
-		k := s.keys[key]
-		ev := s.stamp([]byte(key), k)
-		ev.Ops = []crdt.Op{{Kind: crdt.OpDelete, Shares: k.ObservedShares()}}
-		k.Apply(&ev, nil)
-		s.events = append(s.events, ev)
+		t.allowed[key] = true
+		t.Emit([]byte(key), crdt.Op{Kind: crdt.OpDelete})
 	}
+	t.commit()
 	return nil
 }
 
@@ -257,11 +269,23 @@ func (a *ack) Wait(ctx context.Context) error {
 
 // tx is a View (allowed == nil) or a Tx over an overlay of cloned keys.
 type tx struct {
-	s       *Store
-	allowed map[string]bool
-	overlay map[string]*crdt.Key
-	events  []crdt.Event
-	bad     error
+	s           *Store
+	allowed     map[string]bool
+	overlay     map[string]*crdt.Key
+	cellOverlay map[string]keyCells
+	events      []crdt.Event
+	bad         error
+}
+
+// commit makes the tx's writes the store's state (s.mu held).
+func (t *tx) commit() {
+	for key, k := range t.overlay {
+		t.s.keys[key] = k
+	}
+	for key, kc := range t.cellOverlay {
+		t.s.cells[key] = kc
+	}
+	t.s.events = append(t.s.events, t.events...)
 }
 
 func (t *tx) Now() int64 { return t.s.Clock.Now() }
@@ -314,63 +338,306 @@ func (t *tx) RandomKey() ([]byte, error) {
 	return nil, nil
 }
 
-// writtenType returns the type ops write (TypeNone for TTL-only ops).
-func writtenType(ops []crdt.Op) crdt.Type {
-	for _, op := range ops {
-		switch op.Kind {
-		case crdt.OpSet, crdt.OpIncr, crdt.OpIncrFloat:
-			return crdt.TypeString
-		}
-	}
-	return crdt.TypeNone
-}
-
 // Emit implements server.Tx with the real store's rules: an observed
 // delete first when the key has expired; removal of the live state of
 // other types (a type change, or hidden losers of a type conflict); the
-// observed context, observed shares and increment share identity.
+// observed context, observed shares (of the string and of elements),
+// Op.Elems of collection removals and increment share identities.
 func (t *tx) Emit(key []byte, ops ...crdt.Op) {
 	if t.allowed == nil || !t.allowed[string(key)] {
 		t.bad = errors.Join(t.bad, fmt.Errorf("servertest: Emit(%q) to a key the update did not list", key))
+		return
+	}
+	if len(ops) == 0 {
 		return
 	}
 	k := t.get(string(key)).Clone()
 	if k == nil {
 		k = &crdt.Key{}
 	}
+	kc := t.getCells(string(key)).clone()
 	now := t.Now()
 	var all []crdt.Op
-	startsWithDelete := len(ops) > 0 && ops[0].Kind == crdt.OpDelete
+	startsWithDelete := ops[0].Kind == crdt.OpDelete
 	switch {
 	case startsWithDelete:
 	case k.Expired(now):
 		all = append(all, crdt.Op{Kind: crdt.OpDelete})
 	default:
-		w := writtenType(ops)
-		live := k.Hidden()
-		if vt := k.Type(now); vt != crdt.TypeNone && w != crdt.TypeNone {
-			live = append(live, vt)
+		creates := crdt.TypeNone
+		for _, op := range ops {
+			if ct := op.Creates(); ct != crdt.TypeNone {
+				creates = ct
+			}
 		}
-		for _, typ := range live {
-			if typ != w {
-				all = append(all, crdt.Op{Kind: crdt.OpDeleteType, Type: typ})
+		vt := k.Type(now)
+		if creates != crdt.TypeNone && vt != crdt.TypeNone && vt != creates {
+			all = append(all, crdt.Op{Kind: crdt.OpDeleteType, Type: vt})
+		}
+		for _, h := range k.Hidden() {
+			if h != creates || creates == crdt.TypeNone {
+				all = append(all, crdt.Op{Kind: crdt.OpDeleteType, Type: h})
 			}
 		}
 	}
 	all = append(all, ops...)
+	strReset := false
+	resetTypes := map[crdt.Type]bool{}
+	resetElems := map[string]bool{}
 	for i := range all {
 		op := &all[i]
-		switch {
-		case op.Kind == crdt.OpDelete, op.Kind == crdt.OpSet,
-			op.Kind == crdt.OpDeleteType && op.Type == crdt.TypeString:
+		switch op.Kind {
+		case crdt.OpDelete, crdt.OpSet:
 			op.Shares = k.ObservedShares()
-		case op.Kind == crdt.OpIncr, op.Kind == crdt.OpIncrFloat:
+			strReset = true
+		case crdt.OpDeleteType:
+			if op.Type == crdt.TypeString {
+				op.Shares = k.ObservedShares()
+				strReset = true
+			}
+		case crdt.OpIncr, crdt.OpIncrFloat:
 			op.Start = k.OwnShareStart(t.s.Origin)
+			if strReset {
+				op.Start = 0
+			}
+		}
+		if types := removedTypes(op); types != nil {
+			var lists [][]crdt.ElemShares
+			for _, ct := range types {
+				lists = append(lists, kc.observed(ct))
+			}
+			op.Elems = crdt.MergeElemShares(lists...)
+			for _, ct := range types {
+				resetTypes[ct] = true
+			}
+			continue
+		}
+		et := op.ElemType()
+		if et == crdt.TypeNone {
+			continue
+		}
+		c := kc[et][string(op.Elem)]
+		id := fmt.Sprintf("%d:%s", et, op.Elem)
+		switch op.Kind {
+		case crdt.OpHIncr, crdt.OpHIncrFloat, crdt.OpZIncr:
+			if c != nil && !resetTypes[et] && !resetElems[id] {
+				op.Start = c.OwnShareStart(t.s.Origin)
+			}
+		default:
+			if c != nil {
+				op.Shares = c.ObservedShares()
+			}
+			resetElems[id] = true
 		}
 	}
 	ev := t.s.stamp(key, k)
 	ev.Ops = all
-	k.Apply(&ev, nil)
+	applyEvent(k, kc, &ev)
 	t.overlay[string(key)] = k
+	t.cellOverlay[string(key)] = kc
 	t.events = append(t.events, ev)
+}
+
+// applyEvent folds ev into k and its elements the way the materializer
+// does (without garbage collection).
+func applyEvent(k *crdt.Key, kc keyCells, ev *crdt.Event) {
+	if !k.Apply(ev, nil) {
+		return
+	}
+	for i := range ev.Ops {
+		op := &ev.Ops[i]
+		if et := op.ElemType(); et != crdt.TypeNone {
+			before, after := k.ApplyElem(kc.cell(et, op.Elem), ev, op, nil)
+			k.AddLen(et, liveDelta(before, after))
+			continue
+		}
+		types := removedTypes(op)
+		if types == nil {
+			continue
+		}
+		r := crdt.NewReset(ev, op, types...)
+		for _, et := range types {
+			for e, c := range kc[et] {
+				before, after := r.ApplyTo(c, []byte(e))
+				k.AddLen(et, liveDelta(before, after))
+			}
+			if et != crdt.TypeSet {
+				for _, es := range r.Elems {
+					if kc[et][string(es.Elem)] == nil {
+						r.ApplyTo(kc.cell(et, es.Elem), es.Elem)
+					}
+				}
+			}
+		}
+	}
+}
+
+func liveDelta(before, after bool) int64 {
+	switch {
+	case before && !after:
+		return -1
+	case !before && after:
+		return 1
+	}
+	return 0
+}
+
+// removedTypes returns the collection types a key-level removal resets.
+func removedTypes(op *crdt.Op) []crdt.Type {
+	switch {
+	case op.Kind == crdt.OpDelete:
+		return []crdt.Type{crdt.TypeHash, crdt.TypeSet, crdt.TypeZSet}
+	case op.Kind == crdt.OpDeleteType && op.Type != crdt.TypeString:
+		return []crdt.Type{op.Type}
+	}
+	return nil
+}
+
+// keyCells is one key's collection elements by type and element.
+type keyCells map[crdt.Type]map[string]*crdt.Cell
+
+func (kc keyCells) clone() keyCells {
+	out := make(keyCells, len(kc))
+	for t, m := range kc {
+		cm := make(map[string]*crdt.Cell, len(m))
+		for e, c := range m {
+			cm[e] = c.Clone()
+		}
+		out[t] = cm
+	}
+	return out
+}
+
+func (kc keyCells) cell(t crdt.Type, elem []byte) *crdt.Cell {
+	m := kc[t]
+	if m == nil {
+		m = make(map[string]*crdt.Cell)
+		kc[t] = m
+	}
+	c := m[string(elem)]
+	if c == nil {
+		c = &crdt.Cell{}
+		m[string(elem)] = c
+	}
+	return c
+}
+
+// observed returns Op.Elems of a removal of type t.
+func (kc keyCells) observed(t crdt.Type) []crdt.ElemShares {
+	return crdt.ObservedElems(kc[t])
+}
+
+// sorted returns the live elements of type t, sorted.
+func (kc keyCells) sorted(t crdt.Type) []string {
+	var out []string
+	for e, c := range kc[t] {
+		if c.Live() {
+			out = append(out, e)
+		}
+	}
+	sort.Strings(out)
+	return out
+}
+
+func (t *tx) getCells(key string) keyCells {
+	if kc, ok := t.cellOverlay[key]; ok {
+		return kc
+	}
+	return t.s.cells[key]
+}
+
+func (t *tx) Elem(key []byte, typ crdt.Type, elem []byte) (*crdt.Cell, error) {
+	if err := t.check(key); err != nil {
+		return nil, err
+	}
+	c := t.getCells(string(key))[typ][string(elem)]
+	if c == nil || !c.Live() {
+		return nil, nil
+	}
+	return c, nil
+}
+
+func (t *tx) ScanElems(key []byte, typ crdt.Type, after []byte, fn func(elem []byte, c *crdt.Cell) bool) error {
+	if err := t.check(key); err != nil {
+		return err
+	}
+	kc := t.getCells(string(key))
+	for _, e := range kc.sorted(typ) {
+		if after != nil && e <= string(after) {
+			continue
+		}
+		if !fn([]byte(e), kc[typ][e]) {
+			return nil
+		}
+	}
+	return nil
+}
+
+func (t *tx) ScanScores(key []byte, score float64, member []byte, reverse bool, fn func(member []byte, score float64) bool) error {
+	if err := t.check(key); err != nil {
+		return err
+	}
+	type sm struct {
+		m string
+		s float64
+	}
+	var list []sm
+	kc := t.getCells(string(key))
+	for _, e := range kc.sorted(crdt.TypeZSet) {
+		s, _ := kc[crdt.TypeZSet][e].Score()
+		list = append(list, sm{e, s})
+	}
+	less := func(a sm, s float64, m string) bool {
+		if a.s != s {
+			return a.s < s
+		}
+		return a.m < m
+	}
+	sort.Slice(list, func(i, j int) bool { return less(list[i], list[j].s, list[j].m) != reverse })
+	for _, x := range list {
+		switch {
+		case !reverse && x.s < score, reverse && x.s > score:
+			continue
+		case member != nil && x.s == score && (!reverse && x.m < string(member) || reverse && x.m > string(member)):
+			continue
+		}
+		if !fn([]byte(x.m), x.s) {
+			return nil
+		}
+	}
+	return nil
+}
+
+// check fails reads of keys an update did not list.
+func (t *tx) check(key []byte) error {
+	if t.s.panicOn != "" && string(key) == t.s.panicOn {
+		panic("servertest: read of " + t.s.panicOn)
+	}
+	if t.allowed != nil && !t.allowed[string(key)] {
+		return fmt.Errorf("servertest: read of %q, a key the update did not list", key)
+	}
+	return nil
+}
+
+// Receive applies an event another region emitted (a replica of
+// Events() of another Store), as the materializer would; a duplicate
+// changes nothing. With it, several Stores simulate regions.
+func (s *Store) Receive(ev crdt.Event) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	key := string(ev.Key)
+	k := s.keys[key]
+	if k == nil {
+		k = &crdt.Key{}
+		s.keys[key] = k
+	}
+	kc := s.cells[key]
+	if kc == nil {
+		kc = make(keyCells)
+		s.cells[key] = kc
+	}
+	applyEvent(k, kc, &ev)
+	if ev.HLC > s.hlc {
+		s.hlc = ev.HLC
+	}
 }
