@@ -4,10 +4,12 @@ import (
 	"bufio"
 	"context"
 	"fmt"
+	"math/rand/v2"
 	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -72,14 +74,37 @@ func loadgen(addr string) int {
 	}
 }
 
-func freePort(t *testing.T) int {
+// freePorts returns a port p such that p..p+n-1 are free and none is in
+// avoid. The ports lie below Linux's ephemeral range (32768 and up), so no
+// outgoing connection takes one of them between this check and the
+// restart that binds them again.
+func freePorts(t *testing.T, n int, avoid ...int) int {
 	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
+	for attempt := 0; attempt < 200; attempt++ {
+		base := 20000 + rand.IntN(12000-n)
+		ok := true
+		var ls []net.Listener
+		for p := base; p < base+n && ok; p++ {
+			if slices.Contains(avoid, p) {
+				ok = false
+				break
+			}
+			l, err := net.Listen("tcp", "127.0.0.1:"+strconv.Itoa(p))
+			if err != nil {
+				ok = false
+				break
+			}
+			ls = append(ls, l)
+		}
+		for _, l := range ls {
+			l.Close()
+		}
+		if ok {
+			return base
+		}
 	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port
+	t.Fatalf("no %d free consecutive ports", n)
+	return 0
 }
 
 // buildGeorep builds the georep binary once per test run.
@@ -145,10 +170,8 @@ func TestKill9DuringWriteLoad(t *testing.T) {
 	}
 	bin := buildGeorep(t)
 	dataDir := t.TempDir()
-	port, kport := freePort(t), freePort(t)
-	for kport == port || kport+1 == port || port+1 == kport {
-		kport = freePort(t)
-	}
+	port := freePorts(t, 2) // RESP ports of us and eu
+	kport := freePorts(t, 2, port, port+1)
 	dev := startDevProcess(t, bin, dataDir, port, kport)
 	defer dev.Process.Kill()
 
