@@ -157,14 +157,7 @@ func New(cfg Config, log zerolog.Logger, inbound ...Inbound) (*Node, error) {
 		return nil, err
 	}
 	log = log.With().Str("component", "materializer").Str("region", cfg.Region).Logger()
-	n := &Node{
-		cfg:     cfg,
-		log:     log,
-		origin:  crdt.ReplicaID(cfg.InstanceID),
-		inbound: inbound,
-		ready:   make(chan struct{}),
-	}
-	n.reason.Store("starting")
+	n := newNode(cfg, log, inbound)
 	n.topics = append(n.topics, cfg.Topic)
 	for _, p := range cfg.Peers {
 		n.topics = append(n.topics, oplog.MirrorTopic(p, cfg.Topic))
@@ -212,6 +205,20 @@ func New(cfg Config, log zerolog.Logger, inbound ...Inbound) (*Node, error) {
 		return nil, fmt.Errorf("kafka consumer: %w", err)
 	}
 	return n, nil
+}
+
+// newNode returns a node with no state or clients yet (New and NewReplay
+// open them).
+func newNode(cfg Config, log zerolog.Logger, inbound []Inbound) *Node {
+	n := &Node{
+		cfg:     cfg,
+		log:     log,
+		origin:  crdt.ReplicaID(cfg.InstanceID),
+		inbound: inbound,
+		ready:   make(chan struct{}),
+	}
+	n.reason.Store("starting")
+	return n
 }
 
 func openBadger(dir string, log zerolog.Logger) (*badger.DB, error) {

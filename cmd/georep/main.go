@@ -1,11 +1,14 @@
 // Command georep runs georep: an embedded multi-region deployment (dev), one
-// region's node against real Kafka (node), a standalone bridge (bridge), and
-// operator commands against a running node (ctl).
+// region's node against real Kafka (node), a standalone bridge (bridge),
+// operator commands against a running node (ctl), and the log tools: replay
+// (rebuild a region's state from its topics), tail (print events), digest
+// and snapshot (of a state directory).
 package main
 
 import (
 	"context"
 	"fmt"
+	"io"
 	"os"
 	"os/signal"
 	"syscall"
@@ -27,6 +30,11 @@ type CLI struct {
 	Node   NodeCmd   `cmd:"" help:"Run one region's node against real Kafka brokers."`
 	Bridge BridgeCmd `cmd:"" help:"Mirror one peer region's topic into the local Kafka cluster."`
 	Ctl    CtlCmd    `cmd:"" help:"Operator commands against a running node (status, pause, resume, sync, digest)."`
+
+	Replay   ReplayCmd   `cmd:"" help:"Rebuild a region's state from the topics of its Kafka cluster."`
+	Tail     TailCmd     `cmd:"" help:"Print the events of a region's Kafka cluster, as text or JSON."`
+	Digest   DigestCmd   `cmd:"" help:"Print the digest of a state directory (what GEOREP DIGEST gives for it)."`
+	Snapshot SnapshotCmd `cmd:"" help:"Write a snapshot of a region's state, for replay --snapshot."`
 }
 
 const version = "0.1.0"
@@ -40,28 +48,29 @@ func main() {
 		kong.Configuration(kong.JSON),
 		kong.Vars{"version": version},
 	)
-	logger, err := newLogger(cli.LogLevel, cli.LogFormat)
+	status := newStatusLine(os.Stderr)
+	logger, err := newLogger(cli.LogLevel, cli.LogFormat, status)
 	kctx.FatalIfErrorf(err)
 	log.Logger = logger
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	kctx.BindTo(ctx, (*context.Context)(nil))
-	if err := kctx.Run(logger); err != nil {
+	if err := kctx.Run(logger, status); err != nil {
 		fmt.Fprintln(os.Stderr, "georep:", err)
 		os.Exit(1)
 	}
 }
 
-func newLogger(level, format string) (zerolog.Logger, error) {
+func newLogger(level, format string, stderr io.Writer) (zerolog.Logger, error) {
 	lvl, err := zerolog.ParseLevel(level)
 	if err != nil {
 		return zerolog.Logger{}, fmt.Errorf("--log-level: %w", err)
 	}
 	var l zerolog.Logger
 	if format == "json" {
-		l = zerolog.New(os.Stderr)
+		l = zerolog.New(stderr)
 	} else {
-		l = zerolog.New(zerolog.ConsoleWriter{Out: os.Stderr, TimeFormat: time.TimeOnly})
+		l = zerolog.New(zerolog.ConsoleWriter{Out: stderr, TimeFormat: time.TimeOnly})
 	}
 	return l.Level(lvl).With().Timestamp().Logger(), nil
 }
