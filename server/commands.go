@@ -91,6 +91,10 @@ func newRegistry() *registry {
 	addGeorepCommands(r)
 	addKeyCommands(r)
 	addStringCommands(r)
+	addHashCommands(r)
+	addSetCommands(r)
+	addZSetCommands(r)
+	addGeoCommands(r)
 	r.loadSpecs()
 	return r
 }
@@ -118,7 +122,7 @@ func (r *registry) add(c *command) {
 // lookup finds the command for args (the name, and the subcommand for
 // containers) and checks its arity.
 func (r *registry) lookup(args [][]byte) (*command, error) {
-	c := r.cmds[lowerASCII(args[0])]
+	c := findLower(r.cmds, args[0])
 	if c == nil {
 		return nil, errUnknownCommand(args)
 	}
@@ -126,7 +130,7 @@ func (r *registry) lookup(args [][]byte) (*command, error) {
 		return nil, errArity(c.name)
 	}
 	if c.subs != nil && (len(args) > 1 || c.run == nil) {
-		sc := c.subs[lowerASCII(args[1])]
+		sc := findLower(c.subs, args[1])
 		if sc == nil {
 			return nil, errUnknownSubcommand(string(args[1]), c.name)
 		}
@@ -145,14 +149,23 @@ func arityOK(arity, n int) bool {
 	return n >= -arity
 }
 
-// lowerASCII returns b lower-cased as a string.
-func lowerASCII(b []byte) string {
-	for _, c := range b {
-		if c >= 'A' && c <= 'Z' {
-			return string(bytes.ToLower(b))
-		}
+// findLower returns m's entry for name lower-cased, without allocating for
+// ASCII names of up to 32 bytes.
+func findLower(m map[string]*command, name []byte) *command {
+	var buf [32]byte
+	if len(name) > len(buf) {
+		return m[string(bytes.ToLower(name))]
 	}
-	return string(b)
+	for i, c := range name {
+		switch {
+		case c >= 0x80:
+			return m[string(bytes.ToLower(name))]
+		case c >= 'A' && c <= 'Z':
+			c += 'a' - 'A'
+		}
+		buf[i] = c
+	}
+	return m[string(buf[:len(name)])]
 }
 
 // call is one command being run on a connection. It lives on the
@@ -201,6 +214,9 @@ func emit(tx Tx, key []byte, ops ...crdt.Op) {
 	for i := range ops {
 		if ops[i].Value != nil {
 			ops[i].Value = bytes.Clone(ops[i].Value)
+		}
+		if ops[i].Elem != nil {
+			ops[i].Elem = bytes.Clone(ops[i].Elem)
 		}
 	}
 	tx.Emit(bytes.Clone(key), ops...)
