@@ -12,14 +12,14 @@ import (
 // defaultEagerResetMax is the most live elements a removal of a collection
 // rewrites in the transaction that applies it; a larger collection gets a
 // pending reset (see elements.go).
-const defaultEagerResetMax = 4096
+const defaultEagerResetMax = 2048
 
 // Apply batches are committed early once they are about to write this
 // many entries or bytes (Badger refuses transactions above roughly 15% of
 // a memtable: 4.8 MB or 50,000 entries with the node's options).
 const (
 	maxBatchEntries = 16384
-	maxBatchBytes   = 2 << 20
+	maxBatchBytes   = 1 << 20
 )
 
 // elemNode is a node's element bookkeeping per partition.

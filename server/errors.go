@@ -40,6 +40,34 @@ var (
 	ErrTimeout          = errors.New("server: command timed out")
 	ErrShutdown         = errors.New("server: shutting down")
 	ErrInternal         = errors.New("server: internal error")
+
+	// Collections (hashes.go, sets.go, zsets.go, geo.go).
+	ErrHashNotInteger  = errors.New("server: hash value is not an integer")
+	ErrHashNotFloat    = errors.New("server: hash value is not a float")
+	ErrIncrNaN         = errors.New("server: increment is NaN or infinity")
+	ErrRandCount       = errors.New("server: random count out of range")
+	ErrNotPositive     = errors.New("server: value is out of range, must be positive")
+	ErrValueRange      = errors.New("server: value is out of range")
+	ErrNumKeys         = errors.New("server: numkeys should be greater than 0")
+	ErrNumKeysArgs     = errors.New("server: more keys than arguments")
+	ErrLimitNegative   = errors.New("server: LIMIT can't be negative")
+	ErrMinMaxFloat     = errors.New("server: min or max is not a float")
+	ErrMinMaxLex       = errors.New("server: min or max not valid string range item")
+	ErrScoreNaN        = errors.New("server: resulting score is not a number")
+	ErrZAddXXNX        = errors.New("server: XX and NX together")
+	ErrZAddGTLTNX      = errors.New("server: GT, LT and NX together")
+	ErrZAddIncr        = errors.New("server: INCR with several pairs")
+	ErrWeightFloat     = errors.New("server: weight value is not a float")
+	ErrCountPositive   = errors.New("server: count should be greater than 0")
+	ErrWithScoresByLex = errors.New("server: WITHSCORES with BYLEX")
+	ErrLimitNoBy       = errors.New("server: LIMIT without BYSCORE or BYLEX")
+	ErrGeoMember       = errors.New("server: could not decode requested zset member")
+	ErrGeoUnit         = errors.New("server: unsupported unit")
+	ErrGeoCount        = errors.New("server: COUNT must be > 0")
+	ErrGeoRadius       = errors.New("server: radius cannot be negative")
+	ErrGeoBox          = errors.New("server: height or width cannot be negative")
+	ErrGeoAnyCount     = errors.New("server: ANY without COUNT")
+	ErrTooManyElems    = errors.New("server: too many elements in one write")
 )
 
 var errorReplies = map[error]string{
@@ -70,6 +98,33 @@ var errorReplies = map[error]string{
 	ErrTimeout:          "ERR command timed out",
 	ErrShutdown:         "ERR server is shutting down",
 	ErrInternal:         "ERR internal error",
+
+	ErrHashNotInteger:  "ERR hash value is not an integer",
+	ErrHashNotFloat:    "ERR hash value is not a float",
+	ErrIncrNaN:         "ERR value is NaN or Infinity",
+	ErrRandCount:       "ERR value is out of range, value must between -9223372036854775807 and 9223372036854775807",
+	ErrNotPositive:     "ERR value is out of range, must be positive",
+	ErrValueRange:      "ERR value is out of range",
+	ErrNumKeys:         "ERR numkeys should be greater than 0",
+	ErrNumKeysArgs:     "ERR Number of keys can't be greater than number of args",
+	ErrLimitNegative:   "ERR LIMIT can't be negative",
+	ErrMinMaxFloat:     "ERR min or max is not a float",
+	ErrMinMaxLex:       "ERR min or max not valid string range item",
+	ErrScoreNaN:        "ERR resulting score is not a number (NaN)",
+	ErrZAddXXNX:        "ERR XX and NX options at the same time are not compatible",
+	ErrZAddGTLTNX:      "ERR GT, LT, and/or NX options at the same time are not compatible",
+	ErrZAddIncr:        "ERR INCR option supports a single increment-element pair",
+	ErrWeightFloat:     "ERR weight value is not a float",
+	ErrCountPositive:   "ERR count should be greater than 0",
+	ErrWithScoresByLex: "ERR syntax error, WITHSCORES not supported in combination with BYLEX",
+	ErrLimitNoBy:       "ERR syntax error, LIMIT is only supported in combination with either BYSCORE or BYLEX",
+	ErrGeoMember:       "ERR could not decode requested zset member",
+	ErrGeoUnit:         "ERR unsupported unit provided. please use M, KM, FT, MI",
+	ErrGeoCount:        "ERR COUNT must be > 0",
+	ErrGeoRadius:       "ERR radius cannot be negative",
+	ErrGeoBox:          "ERR height or width cannot be negative",
+	ErrGeoAnyCount:     "ERR the ANY argument requires COUNT argument",
+	ErrTooManyElems:    "ERR georep: a write may change at most 8192 elements of a collection at once",
 }
 
 // replyError is an error that carries its own reply text: the formatted

@@ -3,6 +3,7 @@ package server
 import (
 	"math"
 	"strconv"
+	"strings"
 )
 
 // kind is the RESP type of a Reply.
@@ -22,6 +23,7 @@ const (
 	kindBool                  // RESP3 #t RESP2 :1
 	kindVerbatim              // RESP3 =n txt:..., RESP2 bulk string
 	kindPush                  // RESP3 >n, RESP2 *n
+	kindPair                  // in an array: RESP3 *2, RESP2 its two elements inline
 )
 
 // Reply is one command reply, independent of the protocol version: the
@@ -121,10 +123,27 @@ func appendReply(b []byte, r Reply, proto int) []byte {
 			b = append(b, "*-1\r\n"...)
 		}
 	case kindArray:
-		b = appendHeader(b, '*', len(r.elems))
+		n := len(r.elems)
+		if proto < 3 {
+			for _, e := range r.elems {
+				if e.kind == kindPair {
+					n++
+				}
+			}
+		}
+		b = appendHeader(b, '*', n)
 		for _, e := range r.elems {
+			if e.kind == kindPair && proto < 3 {
+				b = appendReply(b, e.elems[0], proto)
+				b = appendReply(b, e.elems[1], proto)
+				continue
+			}
 			b = appendReply(b, e, proto)
 		}
+	case kindPair:
+		b = appendHeader(b, '*', 2)
+		b = appendReply(b, r.elems[0], proto)
+		b = appendReply(b, r.elems[1], proto)
 	case kindMap:
 		if proto >= 3 {
 			b = appendHeader(b, '%', len(r.elems)/2)
@@ -205,8 +224,11 @@ func appendBulk(b, v []byte) []byte {
 	return append(b, '\r', '\n')
 }
 
-// appendDouble formats f like Redis 7.2 (shortest round-trip form, inf,
-// -inf, nan).
+// appendDouble formats f like Redis 7.2's d2string (used for every double
+// reply: ZSCORE, ZRANGE ... WITHSCORES, RESP3 doubles): inf, -inf, nan,
+// "0" and "-0", an integer printed as one when it is within ±2^62, else
+// the shortest digits that round-trip, laid out as fpconv_dtoa does
+// (plain up to 21 digits, scientific "1.5e-7" / "1e+22" beyond).
 func appendDouble(b []byte, f float64) []byte {
 	switch {
 	case math.IsInf(f, 1):
@@ -215,6 +237,63 @@ func appendDouble(b []byte, f float64) []byte {
 		return append(b, "-inf"...)
 	case math.IsNaN(f):
 		return append(b, "nan"...)
+	case f == 0:
+		if math.Signbit(f) {
+			return append(b, "-0"...)
+		}
+		return append(b, '0')
+	case f >= -(1<<62) && f <= 1<<62 && f == math.Trunc(f):
+		return strconv.AppendInt(b, int64(f), 10)
 	}
-	return strconv.AppendFloat(b, f, 'g', -1, 64)
+	neg := f < 0
+	if neg {
+		b = append(b, '-')
+		f = -f
+	}
+	// Shortest digits d1..dn and exponent E: f = d1.d2...dn × 10^E.
+	e := strconv.AppendFloat(nil, f, 'e', -1, 64)
+	mant, expPart, _ := strings.Cut(string(e), "e")
+	digits := strings.Replace(mant, ".", "", 1)
+	exp10, _ := strconv.Atoi(expPart)
+	nd := len(digits)
+	k := exp10 - (nd - 1) // f = digits × 10^k
+	absExp := exp10
+	if absExp < 0 {
+		absExp = -absExp
+	}
+	switch {
+	case k >= 0 && absExp < nd+7:
+		b = append(b, digits...)
+		for i := 0; i < k; i++ {
+			b = append(b, '0')
+		}
+		return b
+	case k < 0 && (k > -7 || absExp < 4):
+		off := nd + k
+		if off <= 0 {
+			b = append(b, '0', '.')
+			for i := 0; i < -off; i++ {
+				b = append(b, '0')
+			}
+			return append(b, digits...)
+		}
+		b = append(b, digits[:off]...)
+		b = append(b, '.')
+		return append(b, digits[off:]...)
+	}
+	if neg && nd > 17 {
+		digits, nd = digits[:17], 17
+	}
+	b = append(b, digits[0])
+	if nd > 1 {
+		b = append(b, '.')
+		b = append(b, digits[1:]...)
+	}
+	b = append(b, 'e')
+	if exp10 < 0 {
+		b = append(b, '-')
+	} else {
+		b = append(b, '+')
+	}
+	return strconv.AppendInt(b, int64(absExp), 10)
 }
