@@ -38,13 +38,6 @@ type Sim struct {
 	MergeHLC bool
 	// Partition maps a key to its partition; nil puts every key in 0.
 	Partition func(key string) int
-	// ContinueResetShare makes an increment that follows a reset of the
-	// string in the same event (the OpDelete prepended on an expired key)
-	// name the origin's existing share, as Key.OwnShareStart on the state
-	// before the event says. By default it opens a new share (Start 0):
-	// the existing one was just fully reset, and continuing it makes float
-	// increments lose precision (see the crdt tests).
-	ContinueResetShare bool
 	// DropEmpty makes replicas behave like the materializer's storage: a
 	// key whose state is Empty (and has no element cells) is deleted,
 	// forgetting its VV, and duplicates are dropped by the partition's
@@ -279,8 +272,11 @@ func (r *Replica) Emit(key string, ops ...crdt.Op) *Msg {
 			op.Shares = k.ObservedShares()
 			reset = true
 		case crdt.OpIncr, crdt.OpIncrFloat:
+			// After a reset of the string earlier in the event (the
+			// OpDelete of an expired key), open a new share: continuing
+			// the fully reset one would lose the low digits of floats.
 			op.Start = k.OwnShareStart(r.ID)
-			if reset && !r.sim.ContinueResetShare {
+			if reset {
 				op.Start = 0
 			}
 		default:
