@@ -178,13 +178,13 @@ func (c *conn) execute(ctx context.Context, args [][]byte) bool {
 	cl, err := c.prepare(ctx, args)
 	if err == nil {
 		start := time.Now()
-		cctx, cancel := context.WithDeadline(ctx, start.Add(c.s.cfg.WriteTimeout))
+		cctx := newCmdContext(ctx, start.Add(c.s.cfg.WriteTimeout))
 		cl.ctx, cl.base = cctx, ctx
 		if mayBlock(cl.cmd) {
 			c.replies <- flushMarker
 		}
 		p.reply, err = cl.run()
-		cancel()
+		cctx.end()
 		p.cmd = cl.cmd.name
 		p.quit = cl.quit
 		if err == nil && cl.ack != nil {
