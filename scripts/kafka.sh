@@ -12,7 +12,8 @@
 #
 # Environment: KAFKA_BASE_PORT (19092), KAFKA_VERSIONS ("4.4.0 4.3.1 4.3.0
 # 4.2.0", tried in order per component), KAFKA_HEAP_OPTS, MM2_HEAP_OPTS,
-# KAFKA_READY_TIMEOUT (90s), MM2_READY_TIMEOUT (120s).
+# KAFKA_READY_TIMEOUT (90s), MM2_READY_TIMEOUT (120s), MM2_TOPICS (Java regex of
+# the topics MirrorMaker 2 mirrors, default .*georep\.ops).
 set -euo pipefail
 
 SCRIPT_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -30,6 +31,9 @@ KAFKA_HEAP_OPTS=${KAFKA_HEAP_OPTS:-"-Xms256m -Xmx512m"}
 MM2_HEAP_OPTS=${MM2_HEAP_OPTS:-"-Xms128m -Xmx512m"}
 KAFKA_READY_TIMEOUT=${KAFKA_READY_TIMEOUT:-90s}
 MM2_READY_TIMEOUT=${MM2_READY_TIMEOUT:-120s}
+# Regex (Java syntax) of the topics MirrorMaker 2 mirrors: every georep topic,
+# including per-test ones like t1a2b3c.georep.ops.
+MM2_TOPICS=${MM2_TOPICS:-'.*georep\.ops'}
 DEP_PLUGIN=org.apache.maven.plugins:maven-dependency-plugin:3.8.1
 JVM_PERF_OPTS=(-server -XX:+UseG1GC -XX:MaxGCPauseMillis=20 -XX:InitiatingHeapOccupancyPercent=35
 	-XX:+ExplicitGCInvokesConcurrent -XX:MaxInlineLevel=15 -Djava.awt.headless=true)
@@ -487,9 +491,16 @@ write_mm2_props() {
 				[[ $a == "$b" ]] || echo "$a->$b.enabled = true"
 			done
 		done
+		# Properties-file escaping: "\\." is read as the regex "\." (a
+		# literal dot). topics.exclude keeps the defaults and adds "<alias>\..*"
+		# so a mirror (us.georep.ops in eu) is never forwarded a second hop
+		# (eu.us.georep.ops in ap), whatever the topic regex.
+		echo "topics = $(sed 's/\\/\\\\/g' <<<"$MM2_TOPICS")"
+		echo "topics.exclude = ($(
+			IFS='|'
+			echo "$*"
+		))\\\\..*, .*[\\\\-\\\\.]internal, .*\\\\.replica, __.*"
 		cat <<'EOF'
-# Properties-file escaping: "\\." is read as the regex "\." (a literal dot).
-topics = georep\\.ops
 replication.policy.class = org.apache.kafka.connect.mirror.DefaultReplicationPolicy
 replication.factor = 1
 checkpoints.topic.replication.factor = 1
@@ -512,6 +523,10 @@ EOF
 			echo "$a.scheduled.rebalance.max.delay.ms = 1000"
 			# plugin.discovery: skip the slow classpath plugin scan (~1.5 s per flow).
 			echo "$a.plugin.discovery = service_load"
+			# georep writes multi-key commands in Kafka transactions: copy only
+			# committed records (MM2's consumers default to read_uncommitted,
+			# which mirrors aborted records as if they had been committed).
+			echo "$a.consumer.isolation.level = read_committed"
 		done
 	} >"$f"
 }
@@ -550,7 +565,7 @@ cmd_mm2() {
 			tail -n 20 "$d/logs/stdout.log" >&2 || true
 			die "MirrorMaker 2 did not start mirroring within $MM2_READY_TIMEOUT (logs: $d/logs); stop it with: scripts/kafka.sh mm2 down"
 		fi
-		log "mm2 up: MirrorMaker 2 (Kafka $(lib_version mm2)) mirroring georep.ops between ${regions[*]}, all flows live in $(since "$t0")"
+		log "mm2 up: MirrorMaker 2 (Kafka $(lib_version mm2)) mirroring topics matching $MM2_TOPICS between ${regions[*]}, all flows live in $(since "$t0")"
 		echo "mm2 running pid $pid ${regions[*]}"
 		;;
 	down)
