@@ -136,6 +136,7 @@ func putShares(b []byte, ss []Share) []byte {
 		b = binary.AppendUvarint(b, uint64(s.HLC))
 		b = binary.AppendVarint(b, s.Int)
 		b = putFloat(b, s.Float)
+		b = binary.AppendUvarint(b, uint64(s.By))
 	}
 	return b
 }
@@ -247,6 +248,7 @@ func (d *decoder) shares() []Share {
 		s.HLC = HLC(d.uvarint())
 		s.Int = d.varint()
 		s.Float = d.float()
+		s.By = ReplicaID(d.uvarint())
 		ss = append(ss, s)
 	}
 	return ss

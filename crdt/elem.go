@@ -52,7 +52,7 @@ func (k *Key) ApplyElem(c *Cell, ev *Event, op *Op, stable Clock) (before, after
 	t := op.ElemType()
 	switch op.Kind {
 	case OpHSet, OpSAdd, OpZAdd:
-		c.reset(ev.Observed, op.Shares)
+		c.reset(ev.Dot.Origin, ev.Observed, op.Shares)
 		c.Tomb = c.Tomb.Merge(ev.Observed)
 		if !k.Dead(t, ev.Dot) && !c.Tomb.Covers(ev.Dot) {
 			c.Regs = addReg(c.Regs, Reg{Dot: ev.Dot, HLC: ev.HLC, Value: op.Value})
@@ -62,7 +62,7 @@ func (k *Key) ApplyElem(c *Cell, ev *Event, op *Op, stable Clock) (before, after
 		// keep Writes): otherwise TYPE depends on arrival order.
 		k.NoteWrite(t, ev)
 	case OpHDel, OpSRem, OpZRem:
-		c.reset(ev.Observed, op.Shares)
+		c.reset(ev.Dot.Origin, ev.Observed, op.Shares)
 		c.Tomb = c.Tomb.Merge(ev.Observed)
 	case OpHIncr, OpHIncrFloat:
 		inc := *op
@@ -88,7 +88,7 @@ func (k *Key) ApplyElem(c *Cell, ev *Event, op *Op, stable Clock) (before, after
 // and after.
 func (k *Key) ResetElem(c *Cell, ev *Event, shares []Share, stable Clock) (before, after bool) {
 	before = c.Live()
-	c.reset(ev.Observed, shares)
+	c.reset(ev.Dot.Origin, ev.Observed, shares)
 	c.GC(stable)
 	return before, c.Live()
 }

@@ -24,6 +24,8 @@ type Share struct {
 	HLC    HLC    // HLC of that increment
 	Int    int64  // sum of integer increments (wrapping)
 	Float  Float  // sum of float increments
+	// By is, in a baseline, the origin of the reset that observed it.
+	By ReplicaID
 }
 
 func (s Share) id() [2]uint64 { return [2]uint64{uint64(s.Origin), s.Start} }
@@ -105,20 +107,20 @@ func (k *Key) applyOp(ev *Event, op *Op) {
 	ctx := ev.Observed
 	switch op.Kind {
 	case OpDelete:
-		k.Str.reset(ctx, op.Shares)
+		k.Str.reset(ev.Dot.Origin, ctx, op.Shares)
 		k.TTLs = dropTTLs(k.TTLs, ctx)
 		k.Writes = dropWrites(k.Writes, 0, ctx)
 		k.Del = k.Del.Merge(ctx)
 	case OpDeleteType:
 		if op.Type == TypeString {
-			k.Str.reset(ctx, op.Shares)
+			k.Str.reset(ev.Dot.Origin, ctx, op.Shares)
 			k.Str.Tomb = k.Str.Tomb.Merge(ctx)
 			return
 		}
 		k.Writes = dropWrites(k.Writes, op.Type, ctx)
 		k.TypeDel = mergeTypeTomb(k.TypeDel, op.Type, ctx)
 	case OpSet:
-		k.Str.reset(ctx, op.Shares)
+		k.Str.reset(ev.Dot.Origin, ctx, op.Shares)
 		k.Str.Tomb = k.Str.Tomb.Merge(ctx)
 		if !k.Del.Covers(ev.Dot) && !k.Str.Tomb.Covers(ev.Dot) && !k.typeDeleted(TypeString, ev.Dot) {
 			k.Str.Regs = addReg(k.Str.Regs, Reg{Dot: ev.Dot, HLC: ev.HLC, Value: op.Value})
@@ -210,7 +212,7 @@ func (k *Key) Empty() bool {
 		k.TTLTomb == nil && len(k.Writes) == 0 && k.Lens == [numTypes]int64{}
 }
 
-func (c *Cell) reset(ctx Clock, observed []Share) {
+func (c *Cell) reset(by ReplicaID, ctx Clock, observed []Share) {
 	out := c.Regs[:0]
 	for _, r := range c.Regs {
 		if !ctx.Covers(r.Dot) {
@@ -219,6 +221,7 @@ func (c *Cell) reset(ctx Clock, observed []Share) {
 	}
 	c.Regs = out
 	for _, s := range observed {
+		s.By = by
 		c.Bases = mergeBase(c.Bases, s)
 	}
 }
@@ -259,13 +262,19 @@ func (c *Cell) gcShares(stable Clock) {
 		}
 		i := sort.Search(len(c.Shares), func(i int) bool { return !shareLess(c.Shares[i], b) })
 		if i < len(c.Shares) && c.Shares[i].id() == b.id() {
-			if c.Shares[i].Seq > b.Seq {
-				bases = append(bases, b) // increments after the reset: keep
+			if c.Shares[i].Seq > b.Seq || (b.By != b.Origin && !c.superseded(b)) {
+				// Increments after the reset, or the share's origin may
+				// not have seen the reset and can still add to this share:
+				// every region must keep summing it on the same scale. (A
+				// reset made by the share's own origin, or the origin
+				// opening a newer share, shows it will not add to it.)
+				bases = append(bases, b)
 				continue
 			}
 			c.Shares = append(c.Shares[:i], c.Shares[i+1:]...)
 		}
-		// fully reset and no covered increment can still arrive: drop
+		// Fully reset, no covered increment can still arrive, and the
+		// origin has moved to a newer share: drop.
 	}
 	if len(bases) == 0 {
 		bases = nil
@@ -276,11 +285,29 @@ func (c *Cell) gcShares(stable Clock) {
 	}
 }
 
+// superseded reports whether b's origin has opened a newer share than b's:
+// it does so only after seeing its old share fully reset (OwnShareStart), so
+// it never adds to the old one again.
+func (c *Cell) superseded(b Share) bool {
+	for _, s := range c.Shares {
+		if s.Origin == b.Origin && s.Start > b.Start {
+			return true
+		}
+	}
+	return false
+}
+
 func mergeBase(bases []Share, s Share) []Share {
 	i := sort.Search(len(bases), func(i int) bool { return !shareLess(bases[i], s) })
 	if i < len(bases) && bases[i].id() == s.id() {
-		if s.Seq > bases[i].Seq {
-			bases[i] = s
+		b := &bases[i]
+		switch {
+		case s.Seq > b.Seq:
+			*b = s
+		case s.Seq == b.Seq && b.By != b.Origin && (s.By == s.Origin || s.By < b.By):
+			// Same totals observed: keep, in every arrival order, the
+			// reset by the share's own origin, else the smaller ID.
+			b.By = s.By
 		}
 		return bases
 	}
@@ -467,6 +494,17 @@ func (k *Key) Expiry() (at int64, owner ReplicaID) {
 func (k *Key) Expired(now int64) bool {
 	at, _ := k.Expiry()
 	return at != 0 && at < now
+}
+
+// Stale reports whether a write to k at time now must first remove what is
+// left of it with an observed delete: k has expired, or it is not visible
+// but still holds TTL versions (a DEL and a concurrent EXPIRE leave the
+// EXPIRE's TTL behind; a new key must not inherit it).
+func (k *Key) Stale(now int64) bool {
+	if k == nil {
+		return false
+	}
+	return k.Expired(now) || (len(k.TTLs) > 0 && k.Type(now) == TypeNone)
 }
 
 // Type returns the visible type at time now (ms): TypeNone when the key does

@@ -3,7 +3,6 @@ package crdt_test
 import (
 	"bytes"
 	"fmt"
-	"os"
 	"sort"
 	"strings"
 	"testing"
@@ -299,26 +298,15 @@ func TestKey_ConvergenceGC(t *testing.T) {
 	}
 }
 
-// TestKey_ConvergenceGCCounters is the GC variant with counters. It fails
-// today (known bug, see TestKey_ShareGCDivergence) and runs only with
-// CRDT_KNOWN_BUGS=1.
+// TestKey_ConvergenceGCCounters is the GC variant with counters (see
+// TestKey_ShareGCDivergence for the bug it once found).
 func TestKey_ConvergenceGCCounters(t *testing.T) {
-	knownBug(t)
 	f := features{gc: true, ttl: true, counters: true}
 	rapid.Check(t, func(t *rapid.T) {
 		s := newSim(t, f)
 		runProgram(t, s, f)
 		checkConverged(t, s)
 	})
-}
-
-// knownBug skips a test that demonstrates a known bug (it fails today)
-// unless CRDT_KNOWN_BUGS is set. Remove the call with the fix.
-func knownBug(t *testing.T) {
-	t.Helper()
-	if os.Getenv("CRDT_KNOWN_BUGS") == "" {
-		t.Skip("known bug, fails today; run with CRDT_KNOWN_BUGS=1")
-	}
 }
 
 // TestKey_OrderIndependence: the events of a random program, applied to

@@ -52,7 +52,7 @@ func (r *Reset) SharesOf(elem []byte) []Share {
 // changes nothing more.
 func (r *Reset) ApplyTo(c *Cell, elem []byte) (before, after bool) {
 	before = c.Live()
-	c.reset(r.Ctx, r.SharesOf(elem))
+	c.reset(0, r.Ctx, r.SharesOf(elem)) // resetter unknown: baselines are kept until superseded
 	return before, c.Live()
 }
 

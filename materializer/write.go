@@ -228,7 +228,7 @@ func (t *Tx) Emit(key []byte, ops ...crdt.Op) {
 func (n *Node) complete(kv *keyView, now int64, ops []crdt.Op) ([]crdt.Op, error) {
 	k := kv.k
 	var pre []crdt.Op
-	if k.Expired(now) {
+	if k.Stale(now) {
 		if ops[0].Kind != crdt.OpDelete {
 			pre = append(pre, crdt.Op{Kind: crdt.OpDelete})
 		}

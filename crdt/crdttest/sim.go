@@ -224,7 +224,7 @@ func (r *Replica) Emit(key string, ops ...crdt.Op) *Msg {
 	k := r.Key(key)
 	now := r.Wall()
 	var pre []crdt.Op
-	if k.Expired(now) {
+	if k.Stale(now) {
 		if ops[0].Kind != crdt.OpDelete {
 			pre = append(pre, crdt.Op{Kind: crdt.OpDelete})
 		}

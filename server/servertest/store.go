@@ -361,7 +361,7 @@ func (t *tx) Emit(key []byte, ops ...crdt.Op) {
 	startsWithDelete := ops[0].Kind == crdt.OpDelete
 	switch {
 	case startsWithDelete:
-	case k.Expired(now):
+	case k.Stale(now):
 		all = append(all, crdt.Op{Kind: crdt.OpDelete})
 	default:
 		creates := crdt.TypeNone
