@@ -73,7 +73,13 @@ func (p *partition) removeOverlay(w *pending) {
 	list := p.overlay[k]
 	for i, x := range list {
 		if x == w {
-			list = append(list[:i], list[i+1:]...)
+			if i == 0 {
+				// The usual case (events are applied in order): no copy.
+				list[0] = nil
+				list = list[1:]
+			} else {
+				list = append(list[:i], list[i+1:]...)
+			}
 			break
 		}
 	}
@@ -97,15 +103,36 @@ func (a *Ack) Wait(ctx context.Context) error {
 	if len(a.ws) == 0 {
 		return nil
 	}
-	t := time.NewTimer(a.timeout)
-	defer t.Stop()
+	// Often every event is applied already (a pipeline's writes are
+	// applied in batches): then no timer.
+	for i, w := range a.ws {
+		select {
+		case <-w.done:
+			if w.err != nil {
+				return w.err
+			}
+			if i == len(a.ws)-1 {
+				return nil
+			}
+			continue
+		default:
+		}
+		break
+	}
+	// The write timeout, unless ctx ends first anyway.
+	var timeout <-chan time.Time
+	if dl, ok := ctx.Deadline(); !ok || time.Until(dl) > a.timeout {
+		t := time.NewTimer(a.timeout)
+		defer t.Stop()
+		timeout = t.C
+	}
 	for _, w := range a.ws {
 		select {
 		case <-w.done:
 			if w.err != nil {
 				return w.err
 			}
-		case <-t.C:
+		case <-timeout:
 			return &Error{Reply: fmt.Sprintf("TRYAGAIN write not acknowledged by Kafka within %s; it may still be applied", a.timeout), Err: ErrNotDurable}
 		case <-ctx.Done():
 			return ctx.Err()

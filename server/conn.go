@@ -256,7 +256,7 @@ func (c *conn) queue(p *pending) {
 // ackLoop resolves queued Acks in order, each under its deadline.
 func (c *conn) ackLoop(ctx context.Context) {
 	for p := range c.acks {
-		actx, cancel := context.WithDeadline(ctx, p.deadline)
+		actx := newCmdContext(ctx, p.deadline)
 		err := p.ack.Wait(actx)
 		if err != nil && actx.Err() != nil && errors.Is(err, actx.Err()) {
 			if ctx.Err() != nil {
@@ -265,7 +265,7 @@ func (c *conn) ackLoop(ctx context.Context) {
 				err = ErrAckTimeout
 			}
 		}
-		cancel()
+		actx.end()
 		p.err = err
 		close(p.done)
 	}
