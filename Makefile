@@ -2,7 +2,7 @@
 # command and what CI runs.
 GO ?= go
 
-.PHONY: test test-short build vet bench
+.PHONY: test test-short build vet bench test-kafka
 
 # All tests, with the race detector: unit, property, server and the
 # integration suite on embedded Kafka.
@@ -21,3 +21,11 @@ vet:
 
 bench:
 	$(GO) test -run XXX -bench . -benchtime 2s ./crdt/... ./materializer/...
+
+# The integration suite on real Apache Kafka (Java 17 and Maven needed; the
+# jars are cached under .kafka/): three single-node clusters, each region a
+# `georep node` process with georep's bridges, then the string and counter
+# scenarios mirrored by MirrorMaker 2. Stops Kafka at the end, also on
+# failure. See scripts/kafka/test.sh and docs/real-kafka.md.
+test-kafka:
+	GO=$(GO) scripts/kafka/test.sh
