@@ -15,13 +15,14 @@ import (
 // transaction that applies the event.
 type Reset struct {
 	Types []Type       // the collection types it removes, ascending
+	By    ReplicaID    // the removal's origin (Event.Dot.Origin)
 	Ctx   Clock        // the removal's observed context (Event.Observed)
 	Elems []ElemShares // observed counter totals per element, sorted by Elem
 }
 
 // NewReset returns the Reset of removal op of ev for collection types ts.
 func NewReset(ev *Event, op *Op, ts ...Type) Reset {
-	r := Reset{Types: append([]Type(nil), ts...), Ctx: ev.Observed.Clone()}
+	r := Reset{Types: append([]Type(nil), ts...), By: ev.Dot.Origin, Ctx: ev.Observed.Clone()}
 	sort.Slice(r.Types, func(i, j int) bool { return r.Types[i] < r.Types[j] })
 	r.Elems = append([]ElemShares(nil), op.Elems...)
 	sortElemShares(r.Elems)
@@ -47,14 +48,24 @@ func (r *Reset) SharesOf(elem []byte) []Share {
 	return nil
 }
 
-// ApplyTo applies r to the cell of element elem (of a type r covers) and
-// reports whether the element was live before and after. Applying it twice
-// changes nothing more.
-func (r *Reset) ApplyTo(c *Cell, elem []byte) (before, after bool) {
+// ApplyTo applies r to the cell of element elem of type t (a type r
+// covers) and reports whether the element was live before and after.
+// Applying it twice changes nothing more. Set members have no counters:
+// the observed totals (which name no type) only go to hash fields and
+// sorted-set members.
+func (r *Reset) ApplyTo(t Type, c *Cell, elem []byte) (before, after bool) {
 	before = c.Live()
-	c.reset(0, r.Ctx, r.SharesOf(elem)) // resetter unknown: baselines are kept until superseded
+	var shares []Share
+	if HasCounters(t) {
+		shares = r.SharesOf(elem)
+	}
+	c.reset(r.By, r.Ctx, shares)
 	return before, c.Live()
 }
+
+// HasCounters reports whether elements of collection type t can hold
+// counter shares (hash fields, sorted-set scores).
+func HasCounters(t Type) bool { return t == TypeHash || t == TypeZSet }
 
 // MergeElemShares merges per-element observed totals (of several types of
 // one key) into one list sorted by element: Op.Elems names no type, so an
@@ -108,7 +119,7 @@ func (k *Key) HasTombstones() bool {
 	return k.Del != nil || k.TypeDel != nil || k.TTLTomb != nil || k.Str.HasTombstones()
 }
 
-const resetVersion = 1
+const resetVersion = 2
 
 // MarshalResets appends the deterministic encoding of rs to b.
 func MarshalResets(b []byte, rs []Reset) []byte {
@@ -119,6 +130,7 @@ func MarshalResets(b []byte, rs []Reset) []byte {
 		for _, t := range r.Types {
 			b = append(b, byte(t))
 		}
+		b = binary.AppendUvarint(b, uint64(r.By))
 		b = putClock(b, r.Ctx)
 		b = binary.AppendUvarint(b, uint64(len(r.Elems)))
 		for _, es := range r.Elems {
@@ -146,6 +158,7 @@ func UnmarshalResets(b []byte) ([]Reset, error) {
 			}
 			r.Types = append(r.Types, t)
 		}
+		r.By = ReplicaID(d.uvarint())
 		r.Ctx = d.clock()
 		for m := d.count(); m > 0 && d.err == nil; m-- {
 			r.Elems = append(r.Elems, ElemShares{Elem: d.bytes(), Shares: d.shares()})

@@ -251,7 +251,7 @@ func (b *elemBatch) reset(ks *keyElems, l *loaded, r crdt.Reset, stable crdt.Clo
 			if id.t != t {
 				continue
 			}
-			r.ApplyTo(cs.c, []byte(id.e))
+			r.ApplyTo(t, cs.c, []byte(id.e))
 			cs.c.GC(stable)
 			b.markDirty(cs)
 			if cs.c.Live() {
@@ -272,7 +272,7 @@ func (b *elemBatch) reset(ks *keyElems, l *loaded, r crdt.Reset, stable crdt.Clo
 			}
 			raw := rawOf(t, c)
 			applyResets(pendingResets(ks.pend), t, c, elem)
-			r.ApplyTo(c, elem)
+			r.ApplyTo(t, c, elem)
 			if c.Live() {
 				live++
 			} else if lazy {
@@ -284,7 +284,7 @@ func (b *elemBatch) reset(ks *keyElems, l *loaded, r crdt.Reset, stable crdt.Clo
 			b.markDirty(cs)
 		}
 		it.Close()
-		if !lazy && (t == crdt.TypeHash || t == crdt.TypeZSet) {
+		if !lazy && crdt.HasCounters(t) {
 			// Baselines for increments the removal saw that have not
 			// arrived here, so they meet their reset.
 			for _, es := range r.Elems {
@@ -295,7 +295,7 @@ func (b *elemBatch) reset(ks *keyElems, l *loaded, r crdt.Reset, stable crdt.Clo
 				if err != nil {
 					return err
 				}
-				r.ApplyTo(cs.c, es.Elem)
+				r.ApplyTo(t, cs.c, es.Elem)
 				cs.c.GC(stable)
 				b.markDirty(cs)
 				if cs.c.Live() {

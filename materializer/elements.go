@@ -225,7 +225,7 @@ func readPending(txn *badger.Txn, key []byte) (*pendingRecord, error) {
 func applyResets(rs []crdt.Reset, t crdt.Type, c *crdt.Cell, elem []byte) {
 	for i := range rs {
 		if rs[i].Covers(t) {
-			rs[i].ApplyTo(c, elem)
+			rs[i].ApplyTo(t, c, elem)
 		}
 	}
 }

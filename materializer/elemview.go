@@ -88,7 +88,7 @@ func (kv *keyView) reset(r crdt.Reset) error {
 			if id.t != t {
 				continue
 			}
-			if r.ApplyTo(c, []byte(id.e)); c.Live() {
+			if r.ApplyTo(t, c, []byte(id.e)); c.Live() {
 				live++
 			}
 		}
@@ -97,7 +97,7 @@ func (kv *keyView) reset(r crdt.Reset) error {
 				return true
 			}
 			applyResets(kv.resets, t, c, elem)
-			if r.ApplyTo(c, elem); c.Live() {
+			if r.ApplyTo(t, c, elem); c.Live() {
 				live++
 			}
 			return true

@@ -360,16 +360,14 @@ func (r *Replica) cell(key string, t crdt.Type, elem []byte, create bool) *crdt.
 }
 
 // observedElems is Op.Elems for a removal of types ts. Op.Elems does not
-// say the type; elements of different types with the same name would
-// collide (the simulation has no element counters, so it stays empty).
+// say the type: an element name used by several types carries the shares
+// of all of them (crdt.MergeElemShares).
 func (r *Replica) observedElems(key string, ts ...crdt.Type) []crdt.ElemShares {
-	all := map[string]*crdt.Cell{}
+	var lists [][]crdt.ElemShares
 	for _, t := range ts {
-		for e, c := range r.Cells[key][t] {
-			all[e] = c
-		}
+		lists = append(lists, crdt.ObservedElems(r.Cells[key][t]))
 	}
-	return crdt.ObservedElems(all)
+	return crdt.MergeElemShares(lists...)
 }
 
 // Receive applies m here the way the materializer folds an event, and
@@ -435,8 +433,13 @@ func (r *Replica) Receive(m *Msg) bool {
 
 func (r *Replica) resetElems(k *crdt.Key, key string, t crdt.Type, ev *crdt.Event, op *crdt.Op, stable crdt.Clock) {
 	shares := map[string][]crdt.Share{}
-	for _, es := range op.Elems {
-		shares[string(es.Elem)] = es.Shares
+	if crdt.HasCounters(t) {
+		for _, es := range op.Elems {
+			shares[string(es.Elem)] = es.Shares
+			// The increments the removal saw may not have arrived: their
+			// baselines wait for them (as the materializer stores them).
+			r.cell(key, t, es.Elem, true)
+		}
 	}
 	for e, c := range r.Cells[key][t] {
 		before, after := k.ResetElem(c, ev, shares[e], stable)

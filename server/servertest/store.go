@@ -458,13 +458,13 @@ func applyEvent(k *crdt.Key, kc keyCells, ev *crdt.Event) {
 		r := crdt.NewReset(ev, op, types...)
 		for _, et := range types {
 			for e, c := range kc[et] {
-				before, after := r.ApplyTo(c, []byte(e))
+				before, after := r.ApplyTo(et, c, []byte(e))
 				k.AddLen(et, liveDelta(before, after))
 			}
 			if et != crdt.TypeSet {
 				for _, es := range r.Elems {
 					if kc[et][string(es.Elem)] == nil {
-						r.ApplyTo(kc.cell(et, es.Elem), es.Elem)
+						r.ApplyTo(et, kc.cell(et, es.Elem), es.Elem)
 					}
 				}
 			}
