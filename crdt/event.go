@@ -84,10 +84,23 @@ const (
 	OpZIncr OpKind = 14
 	// OpZRem removes the observed versions and increments of member Elem.
 	OpZRem OpKind = 15
+
+	// List element ops (see ApplyList): Elem is a list element's ElemID.
+
+	// OpLInsert inserts element Elem (an id of this event) holding Value as
+	// a child of element Anchor (empty: the list head): before it (a left
+	// child) when Before is set, else after it. Counter orders it among the
+	// anchor's children on that side.
+	OpLInsert OpKind = 16
+	// OpLSet makes element Elem hold Value (observed reset of its value),
+	// unless it is removed.
+	OpLSet OpKind = 17
+	// OpLRem removes element Elem for good (pops, LREM, LTRIM).
+	OpLRem OpKind = 18
 )
 
 // MaxOpKind is the greatest op kind this build knows.
-const MaxOpKind = OpZRem
+const MaxOpKind = OpLRem
 
 // Op is one effect of an Event on its key.
 type Op struct {
@@ -103,6 +116,11 @@ type Op struct {
 	// Elems carries, for OpDelete and OpDeleteType of a collection, the
 	// counter totals observed per element (only elements that have shares).
 	Elems []ElemShares
+	// OpLInsert: the anchor element (empty: the list head), the side and
+	// the sibling counter.
+	Anchor  []byte
+	Before  bool
+	Counter uint64
 }
 
 // ElemShares is the observed counter totals of one element.
@@ -134,6 +152,12 @@ func (k OpKind) String() string {
 		return "incrbyfloat"
 	case OpExpire:
 		return "expire"
+	case OpLInsert:
+		return "linsert"
+	case OpLSet:
+		return "lset"
+	case OpLRem:
+		return "lrem"
 	}
 	return fmt.Sprintf("op(%d)", uint8(k))
 }
@@ -150,6 +174,8 @@ func (op *Op) Creates() Type {
 		return TypeSet
 	case OpZAdd, OpZIncr:
 		return TypeZSet
+	case OpLInsert, OpLSet:
+		return TypeList
 	}
 	return TypeNone
 }
@@ -164,6 +190,8 @@ func (op *Op) ElemType() Type {
 		return TypeSet
 	case OpZAdd, OpZIncr, OpZRem:
 		return TypeZSet
+	case OpLInsert, OpLSet, OpLRem:
+		return TypeList
 	}
 	return TypeNone
 }

@@ -47,6 +47,7 @@ func Encode(ev *crdt.Event) []byte {
 		for _, e := range op.Elems {
 			p.Elems = append(p.Elems, &oplogpb.ElemShares{Elem: e.Elem, Shares: pbShares(e.Shares)})
 		}
+		p.Anchor, p.Before, p.Counter = op.Anchor, op.Before, op.Counter
 		pb.Ops = append(pb.Ops, p)
 	}
 	b, err := proto.MarshalOptions{Deterministic: true}.Marshal(pb)
@@ -137,6 +138,7 @@ func Decode(b []byte) (*crdt.Event, error) {
 		for _, e := range p.Elems {
 			op.Elems = append(op.Elems, crdt.ElemShares{Elem: e.Elem, Shares: fromPBShares(e.Shares)})
 		}
+		op.Anchor, op.Before, op.Counter = p.Anchor, p.Before, p.Counter
 		ev.Ops = append(ev.Ops, op)
 	}
 	return ev, nil

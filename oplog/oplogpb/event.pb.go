@@ -76,6 +76,18 @@ const (
 	OpKind_OP_KIND_ZINCR OpKind = 14
 	// Observed remove of member Op.elem (versions and increments).
 	OpKind_OP_KIND_ZREM OpKind = 15
+	// List element ops: Op.elem is a list element id, 16 bytes: origin
+	// (uint32), seq (uint64) and index (uint32), big-endian; the dot of the
+	// event that inserted the element and the insert's index in it (from 1).
+	// An id with origin and seq 0 names an insert of the same event.
+	// Insert element Op.elem (an id of this event) holding Op.value as a child
+	// of element Op.anchor (empty: the list head), before it (Op.before) or
+	// after it; Op.counter orders it among the anchor's children on that side.
+	OpKind_OP_KIND_LINSERT OpKind = 16
+	// Element Op.elem := Op.value (observed reset), unless it is removed.
+	OpKind_OP_KIND_LSET OpKind = 17
+	// Remove element Op.elem for good (pops, LREM, LTRIM).
+	OpKind_OP_KIND_LREM OpKind = 18
 )
 
 // Enum value maps for OpKind.
@@ -97,6 +109,9 @@ var (
 		13: "OP_KIND_ZADD",
 		14: "OP_KIND_ZINCR",
 		15: "OP_KIND_ZREM",
+		16: "OP_KIND_LINSERT",
+		17: "OP_KIND_LSET",
+		18: "OP_KIND_LREM",
 	}
 	OpKind_value = map[string]int32{
 		"OP_KIND_UNSPECIFIED": 0,
@@ -115,6 +130,9 @@ var (
 		"OP_KIND_ZADD":        13,
 		"OP_KIND_ZINCR":       14,
 		"OP_KIND_ZREM":        15,
+		"OP_KIND_LINSERT":     16,
+		"OP_KIND_LSET":        17,
+		"OP_KIND_LREM":        18,
 	}
 )
 
@@ -366,7 +384,12 @@ type Op struct {
 	Elem []byte `protobuf:"bytes,9,opt,name=elem,proto3" json:"elem,omitempty"`
 	// DELETE / DELETE_TYPE of a collection: observed counter totals per
 	// element (only elements with counter shares).
-	Elems         []*ElemShares `protobuf:"bytes,10,rep,name=elems,proto3" json:"elems,omitempty"`
+	Elems []*ElemShares `protobuf:"bytes,10,rep,name=elems,proto3" json:"elems,omitempty"`
+	// LINSERT: the anchor element id (empty: the list head), the side (before:
+	// a left child of the anchor) and the sibling counter.
+	Anchor        []byte `protobuf:"bytes,11,opt,name=anchor,proto3" json:"anchor,omitempty"`
+	Before        bool   `protobuf:"varint,12,opt,name=before,proto3" json:"before,omitempty"`
+	Counter       uint64 `protobuf:"varint,13,opt,name=counter,proto3" json:"counter,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -469,6 +492,27 @@ func (x *Op) GetElems() []*ElemShares {
 		return x.Elems
 	}
 	return nil
+}
+
+func (x *Op) GetAnchor() []byte {
+	if x != nil {
+		return x.Anchor
+	}
+	return nil
+}
+
+func (x *Op) GetBefore() bool {
+	if x != nil {
+		return x.Before
+	}
+	return false
+}
+
+func (x *Op) GetCounter() uint64 {
+	if x != nil {
+		return x.Counter
+	}
+	return 0
 }
 
 type ElemShares struct {
@@ -682,7 +726,7 @@ const file_georep_v1_event_proto_rawDesc = "" +
 	"\x03ops\x18\x06 \x03(\v2\r.georep.v1.OpR\x03ops\"/\n" +
 	"\x03Dot\x12\x16\n" +
 	"\x06origin\x18\x01 \x01(\rR\x06origin\x12\x10\n" +
-	"\x03seq\x18\x02 \x01(\x04R\x03seq\"\xba\x02\n" +
+	"\x03seq\x18\x02 \x01(\x04R\x03seq\"\x84\x03\n" +
 	"\x02Op\x12%\n" +
 	"\x04kind\x18\x01 \x01(\x0e2\x11.georep.v1.OpKindR\x04kind\x12'\n" +
 	"\x04type\x18\x02 \x01(\x0e2\x13.georep.v1.DataTypeR\x04type\x12\x14\n" +
@@ -694,7 +738,10 @@ const file_georep_v1_event_proto_rawDesc = "" +
 	"\x06shares\x18\b \x03(\v2\x10.georep.v1.ShareR\x06shares\x12\x12\n" +
 	"\x04elem\x18\t \x01(\fR\x04elem\x12+\n" +
 	"\x05elems\x18\n" +
-	" \x03(\v2\x15.georep.v1.ElemSharesR\x05elems\"J\n" +
+	" \x03(\v2\x15.georep.v1.ElemSharesR\x05elems\x12\x16\n" +
+	"\x06anchor\x18\v \x01(\fR\x06anchor\x12\x16\n" +
+	"\x06before\x18\f \x01(\bR\x06before\x12\x18\n" +
+	"\acounter\x18\r \x01(\x04R\acounter\"J\n" +
 	"\n" +
 	"ElemShares\x12\x12\n" +
 	"\x04elem\x18\x01 \x01(\fR\x04elem\x12(\n" +
@@ -710,7 +757,7 @@ const file_georep_v1_event_proto_rawDesc = "" +
 	"\x03seq\x18\x03 \x01(\x04R\x03seq\x12\x10\n" +
 	"\x03hlc\x18\x04 \x01(\x04R\x03hlc\x12\x10\n" +
 	"\x03int\x18\x05 \x01(\x12R\x03int\x12+\n" +
-	"\x05float\x18\x06 \x01(\v2\x15.georep.v1.LongDoubleR\x05float*\xc8\x02\n" +
+	"\x05float\x18\x06 \x01(\v2\x15.georep.v1.LongDoubleR\x05float*\x81\x03\n" +
 	"\x06OpKind\x12\x17\n" +
 	"\x13OP_KIND_UNSPECIFIED\x10\x00\x12\x12\n" +
 	"\x0eOP_KIND_DELETE\x10\x01\x12\x17\n" +
@@ -728,7 +775,10 @@ const file_georep_v1_event_proto_rawDesc = "" +
 	"\fOP_KIND_SREM\x10\f\x12\x10\n" +
 	"\fOP_KIND_ZADD\x10\r\x12\x11\n" +
 	"\rOP_KIND_ZINCR\x10\x0e\x12\x10\n" +
-	"\fOP_KIND_ZREM\x10\x0f*\x83\x01\n" +
+	"\fOP_KIND_ZREM\x10\x0f\x12\x13\n" +
+	"\x0fOP_KIND_LINSERT\x10\x10\x12\x10\n" +
+	"\fOP_KIND_LSET\x10\x11\x12\x10\n" +
+	"\fOP_KIND_LREM\x10\x12*\x83\x01\n" +
 	"\bDataType\x12\x12\n" +
 	"\x0eDATA_TYPE_NONE\x10\x00\x12\x14\n" +
 	"\x10DATA_TYPE_STRING\x10\x01\x12\x12\n" +
