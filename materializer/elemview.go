@@ -25,6 +25,7 @@ type keyView struct {
 	key    []byte
 	k      *crdt.Key
 	cells  map[elemID]*crdt.Cell
+	absent map[elemID]bool // elements read and found nowhere
 	resets []crdt.Reset
 	// rd reads the state: the snapshot k was read from while the Tx that
 	// built the view runs (snap), otherwise the running Tx's snapshot. Nil
@@ -108,14 +109,21 @@ func (kv *keyView) reset(r crdt.Reset) error {
 		kv.k.AddLen(t, live-kv.k.Len(t))
 	}
 	kv.resets = append(kv.resets, r)
+	kv.absent = nil // the reset may give them baselines
 	return nil
 }
 
 // peek returns an element's cell in the view, nil if it has none. The
-// result must not be modified.
+// result must not be modified. A cell read from the state stays in cells
+// (derived like the others: a write reading an element and then changing
+// it reads the state once).
 func (kv *keyView) peek(t crdt.Type, elem []byte) (*crdt.Cell, error) {
-	if c, ok := kv.cells[elemID{t, string(elem)}]; ok {
+	id := elemID{t, string(elem)}
+	if c, ok := kv.cells[id]; ok {
 		return c, nil
+	}
+	if kv.absent[id] {
+		return nil, nil
 	}
 	c, err := kv.rd.cell(kv.key, t, elem)
 	if err != nil {
@@ -123,28 +131,29 @@ func (kv *keyView) peek(t crdt.Type, elem []byte) (*crdt.Cell, error) {
 	}
 	if c == nil {
 		if !coversType(kv.resets, t) {
+			if kv.absent == nil {
+				kv.absent = make(map[elemID]bool)
+			}
+			kv.absent[id] = true
 			return nil, nil
 		}
 		c = &crdt.Cell{}
 	}
 	applyResets(kv.resets, t, c, elem)
+	kv.cells[id] = c
 	return c, nil
 }
 
 // cell returns an element's cell for an effect to change; it stays in the
 // view.
 func (kv *keyView) cell(t crdt.Type, elem []byte) (*crdt.Cell, error) {
-	id := elemID{t, string(elem)}
-	if c, ok := kv.cells[id]; ok {
-		return c, nil
-	}
 	c, err := kv.peek(t, elem)
-	if err != nil {
-		return nil, err
+	if err != nil || c != nil {
+		return c, err
 	}
-	if c == nil {
-		c = &crdt.Cell{}
-	}
+	id := elemID{t, string(elem)}
+	delete(kv.absent, id)
+	c = &crdt.Cell{}
 	kv.cells[id] = c
 	return c, nil
 }
