@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"os"
+	"sort"
 	"strconv"
 	"testing"
 	"time"
@@ -59,7 +60,9 @@ var benchKinds = []struct {
 }{
 	{"HSET", func(e []byte, i int) crdt.Op { return crdt.Op{Kind: crdt.OpHSet, Elem: e, Value: []byte("value")} }},
 	{"SADD", func(e []byte, _ int) crdt.Op { return crdt.Op{Kind: crdt.OpSAdd, Elem: e} }},
-	{"ZADD", func(e []byte, i int) crdt.Op { return crdt.Op{Kind: crdt.OpZAdd, Elem: e, Value: crdt.ScoreBytes(float64(i))} }},
+	{"ZADD", func(e []byte, i int) crdt.Op {
+		return crdt.Op{Kind: crdt.OpZAdd, Elem: e, Value: crdt.ScoreBytes(float64(i))}
+	}},
 }
 
 func elemName(prefix string, i int) []byte { return fmt.Appendf(nil, "%s%09d", prefix, i) }
@@ -229,5 +232,131 @@ func BenchmarkCollectionUpdate(b *testing.B) {
 	})
 	if err != nil {
 		b.Fatal(err)
+	}
+}
+
+// BenchmarkCollectionRatio measures the same writes as the benchmarks
+// above, interleaving the sizes round by round (so a busy machine slows
+// both alike), and reports per write kind the median and best ns per write
+// of each size and the ratio of the largest size's median to the
+// smallest's:
+//
+//	go test ./materializer -run XXX -bench CollectionRatio -benchtime 1x -timeout 1h
+func BenchmarkCollectionRatio(b *testing.B) {
+	const rounds, perRound = 15, 1000
+	sizes := benchSizes()
+	type sample map[string][]float64 // "path/kind/size" -> ns per write
+	samples := sample{}
+	record := func(name string, d time.Duration) {
+		samples[name] = append(samples[name], float64(d.Nanoseconds())/perRound)
+	}
+
+	// Direct apply.
+	an := newBenchNode(b)
+	f := newFeeder(an)
+	var seq uint64
+	event := func(key []byte, ops []crdt.Op) *crdt.Event {
+		seq++
+		return &crdt.Event{Dot: crdt.Dot{Origin: 1, Seq: seq}, HLC: crdt.MakeHLC(1_700_000_000_000, uint16(seq)),
+			Key: key, Observed: crdt.Clock{{Origin: 1, Seq: seq - 1}}, Ops: ops}
+	}
+	for _, size := range sizes {
+		for kind := range benchKinds {
+			key := []byte(fmt.Sprintf("%s-%d", benchKinds[kind].name, size))
+			fill(size, kind, func(ops []crdt.Op) { f.apply(b, 1, event(key, ops)) })
+		}
+	}
+	settle(b, an)
+
+	// Through Update.
+	c, err := kfake.NewCluster(kfake.NumBrokers(1))
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer c.Close()
+	un, err := New(Config{
+		Region: "us", InstanceID: 1, Brokers: c.ListenAddrs(), Partitions: 4, DataDir: b.TempDir(),
+		FetchMaxWait: 10 * time.Millisecond, WriteTimeout: 30 * time.Second,
+	}, zerolog.Nop())
+	if err != nil {
+		b.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- un.Run(ctx) }()
+	defer func() { cancel(); <-done }()
+	<-un.Ready()
+	write := func(key []byte, ops []crdt.Op) *Ack {
+		ack, err := un.Update(ctx, [][]byte{key}, func(tx *Tx) error {
+			tx.Emit(key, ops...)
+			return nil
+		})
+		if err != nil {
+			b.Fatal(err)
+		}
+		return ack
+	}
+	for _, size := range sizes {
+		for kind := range benchKinds {
+			key := []byte(fmt.Sprintf("%s-%d", benchKinds[kind].name, size))
+			fill(size, kind, func(ops []crdt.Op) {
+				if err := write(key, ops).Wait(ctx); err != nil {
+					b.Fatal(err)
+				}
+			})
+		}
+	}
+	settle(b, un)
+
+	next := 0
+	for r := 0; r < rounds; r++ {
+		for kind := range benchKinds {
+			for _, size := range sizes {
+				key := []byte(fmt.Sprintf("%s-%d", benchKinds[kind].name, size))
+				start := time.Now()
+				evs := make([]*crdt.Event, 0, 256)
+				for i := 0; i < perRound; i++ {
+					evs = append(evs, event(key, []crdt.Op{benchKinds[kind].op(elemName("new", int(seq)), i)}))
+					if len(evs) == cap(evs) || i == perRound-1 {
+						f.apply(b, len(evs), evs...)
+						evs = evs[:0]
+					}
+				}
+				record(fmt.Sprintf("apply/%s/%d", benchKinds[kind].name, size), time.Since(start))
+
+				start = time.Now()
+				var acks []*Ack
+				for i := 0; i < perRound; i++ {
+					next++
+					acks = append(acks, write(key, []crdt.Op{benchKinds[kind].op(elemName("new", next), next)}))
+				}
+				for _, a := range acks {
+					if err := a.Wait(ctx); err != nil {
+						b.Fatal(err)
+					}
+				}
+				record(fmt.Sprintf("update/%s/%d", benchKinds[kind].name, size), time.Since(start))
+			}
+		}
+	}
+	med := func(xs []float64) float64 {
+		s := append([]float64(nil), xs...)
+		sort.Float64s(s)
+		return s[len(s)/2]
+	}
+	best := func(xs []float64) float64 {
+		s := append([]float64(nil), xs...)
+		sort.Float64s(s)
+		return s[0]
+	}
+	for _, path := range []string{"apply", "update"} {
+		for _, k := range benchKinds {
+			small := samples[fmt.Sprintf("%s/%s/%d", path, k.name, sizes[0])]
+			large := samples[fmt.Sprintf("%s/%s/%d", path, k.name, sizes[len(sizes)-1])]
+			b.Logf("%-6s %-4s size=%-8d median %8.0f ns/write  best %8.0f | size=%-8d median %8.0f  best %8.0f | ratio of medians %.2f, of bests %.2f",
+				path, k.name, sizes[0], med(small), best(small), sizes[len(sizes)-1], med(large), best(large),
+				med(large)/med(small), best(large)/best(small))
+			b.ReportMetric(med(large)/med(small), path+"-"+k.name+"-ratio")
+		}
 	}
 }
