@@ -180,6 +180,16 @@ func (c *cluster) embedded(why string) *deploy.Dev {
 	return c.dev
 }
 
+// topic is the regions' topic name: oplog.Topic on embedded Kafka, the
+// test's own topic on real Kafka (mirrors are oplog.MirrorTopic(peer, topic)).
+// Tests that produce to georep topics themselves use it.
+func (c *cluster) topic() string {
+	if c.real != nil {
+		return c.real.topic
+	}
+	return oplog.Topic
+}
+
 // startReal starts (or restarts) c's regions as node processes. It fills
 // c.dev (names, instance IDs, brokers), c.clients, c.stop and c.done the
 // way the embedded start does.
