@@ -41,8 +41,10 @@ type ReplayConfig struct {
 	Partitions int32
 	// FetchMaxWait is the consumer's long-poll time (default 100ms).
 	FetchMaxWait time.Duration
-	// ApplyBatch is the most events applied in one Badger transaction
-	// (default 4096).
+	// ApplyBatch is the most events a partition worker takes at once
+	// (default 16384; the apply loop also splits transactions by size).
+	// Replay uses bigger batches than a node: fewer commits, and a key
+	// written several times in a batch is read and written once.
 	ApplyBatch int
 	// Force replays into a non-empty directory: the state there is kept
 	// and the replay continues from its stored offsets.
@@ -60,7 +62,7 @@ func (c *ReplayConfig) setDefaults() {
 		c.FetchMaxWait = 100 * time.Millisecond
 	}
 	if c.ApplyBatch == 0 {
-		c.ApplyBatch = 4096
+		c.ApplyBatch = 16384
 	}
 }
 

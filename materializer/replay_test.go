@@ -6,6 +6,7 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -333,4 +334,54 @@ func TestSnapshot_RestoreThenReplayTheRest(t *testing.T) {
 			t.Fatalf("err = %v", err)
 		}
 	})
+}
+
+func TestSnapshot_InterruptedRestoreStartsOver(t *testing.T) {
+	c := newCluster(t)
+	produce(t, c, oplogtest.Workload(oplogtest.Strings, 2000, 200, 8, "us", oplog.Topic, testParts, origins()...))
+	src := t.TempDir()
+	if _, err := replay(t, c, materializer.ReplayConfig{DataDir: src}); err != nil {
+		t.Fatal(err)
+	}
+	s, err := materializer.OpenState(src, testLog(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var snap bytes.Buffer
+	_, _, err = s.WriteSnapshot(context.Background(), materializer.SnapshotHeader{Region: "us", Topic: oplog.Topic, Partitions: testParts}, &snap)
+	s.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	// A restore cut short: the marker names the snapshot, not restored.
+	dir := t.TempDir()
+	open := func() *materializer.Replay {
+		r, err := materializer.NewReplay(materializer.ReplayConfig{Region: "us", Brokers: c.ListenAddrs(), DataDir: dir, FetchMaxWait: 20 * time.Millisecond}, testLog(t))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return r
+	}
+	r := open()
+	if _, _, err := r.Restore(context.Background(), bytes.NewReader(snap.Bytes()[:snap.Len()/2]), "snap"); !errors.Is(err, materializer.ErrBadSnapshot) {
+		t.Fatalf("truncated restore: %v", err)
+	}
+	r.Close()
+
+	r = open()
+	if _, err := r.Run(context.Background()); err == nil || !strings.Contains(err.Error(), "did not finish") {
+		t.Fatalf("replay after an unfinished restore: %v", err)
+	}
+	if _, ok, err := r.Restore(context.Background(), bytes.NewReader(snap.Bytes()), "snap"); err != nil || !ok {
+		t.Fatalf("restore again: %v, %v", ok, err)
+	}
+	res, err := r.Run(context.Background())
+	r.Close()
+	if err != nil || !res.Resumed || res.Read != 0 {
+		t.Fatalf("replay after the restore: %+v, %v", res, err)
+	}
+	if a, b := digestOf(t, dir), digestOf(t, src); a != b {
+		t.Fatalf("digest %s, want %s", a, b)
+	}
 }

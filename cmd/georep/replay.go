@@ -6,6 +6,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"runtime/debug"
 	"sort"
 	"strings"
 	"sync"
@@ -37,6 +38,11 @@ type ReplayCmd struct {
 // Run replays until every partition reaches the end offsets listed at the
 // start, or ctx ends (then it can be run again to continue).
 func (c *ReplayCmd) Run(ctx context.Context, log zerolog.Logger, status *statusLine) error {
+	if os.Getenv("GOGC") == "" {
+		// Replay allocates fast against a small live heap: collecting less
+		// often saves about a tenth of its CPU for a few hundred MB.
+		debug.SetGCPercent(400)
+	}
 	mode := c.Progress
 	if mode == "auto" {
 		mode = "lines"
