@@ -354,14 +354,24 @@ func (l *List) val(id ElemID) *valRec {
 	v := &valRec{}
 	k := idKey(tabValue, id)
 	if b, ok := l.st.get(k); ok {
-		c, err := UnmarshalCell(b)
-		if err != nil {
+		c, ok := unmarshalListValue(b)
+		if !ok {
 			l.st.corrupt("value", k)
 		}
 		v.c = c
 	}
 	l.vals[id] = v
 	return v
+}
+
+// unmarshalListValue decodes an element value: a Cell with register
+// versions only (a list value has no counter).
+func unmarshalListValue(b []byte) (Cell, bool) {
+	c, err := UnmarshalCell(b)
+	if err != nil || len(c.Shares) > 0 || len(c.Bases) > 0 {
+		return Cell{}, false
+	}
+	return c, true
 }
 
 func (l *List) dropVal(id ElemID) { l.vals[id] = &valRec{dirty: true} }
@@ -634,7 +644,7 @@ func (l *List) place(k *Key, id ElemID) {
 		id := work[len(work)-1]
 		work = work[:len(work)-1]
 		e := l.elem(id)
-		if e == nil {
+		if e == nil || e.has(eIndexed) {
 			continue
 		}
 		l.placeOne(id, e)
@@ -697,6 +707,7 @@ func (l *List) placeOne(id ElemID, e *elemRec) {
 // concurrently with the one placed.
 func (l *List) boundary(next, prev *ElemID) (ElemID, bool) {
 	n, p := next, prev
+	steps := int64(0)
 	var nv, pv ElemID
 	if n != nil {
 		nv = *n
@@ -705,6 +716,10 @@ func (l *List) boundary(next, prev *ElemID) (ElemID, bool) {
 		pv = *p
 	}
 	for l.st.err == nil {
+		if steps++; steps > l.idx.m.total+1 {
+			l.st.corrupt("children", kidsKey(nv, true))
+			break
+		}
 		if n != nil {
 			ks := l.children(nv, true)
 			if len(ks.list) == 0 {
@@ -950,8 +965,8 @@ func (l *List) Range(i int64, reverse bool, fn func(id ElemID, value []byte) boo
 			l.st.corrupt("value", k)
 			return false
 		}
-		c, cerr := UnmarshalCell(b)
-		if cerr != nil {
+		c, ok := unmarshalListValue(b)
+		if !ok {
 			l.st.corrupt("value", k)
 			return false
 		}

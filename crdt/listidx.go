@@ -139,7 +139,7 @@ func unmarshalNode(id nodeID, b []byte) (*seqNode, bool) {
 			n.counts = append(n.counts, d.varint())
 		}
 	}
-	if d.err != nil || len(d.b) != 0 {
+	if d.err != nil || len(d.b) != 0 || (!n.leaf && len(n.kids) == 0) {
 		return nil, false
 	}
 	return n, true
@@ -165,6 +165,22 @@ func newSeqIndex(st *kvErr, m seqMeta) *seqIndex {
 		st: st, m: m, nodes: map[nodeID]*seqNode{}, leafs: map[ElemID]*leafRef{},
 		leafMax: defaultLeafMax, kidsMax: defaultKidsMax,
 	}
+}
+
+// within reports whether a walk of steps node hops along stored links is
+// still plausible, and records corruption (a cycle) when it is not: a walk
+// up or down the tree takes at most height+1 hops, along the leaves at most
+// one per entry.
+func (s *seqIndex) within(steps int, vertical bool) bool {
+	limit := min(int64(s.m.height)+1, 64)
+	if !vertical {
+		limit = s.m.total + 1
+	}
+	if int64(steps) <= limit {
+		return true
+	}
+	s.broken("a walk of the tree does not end")
+	return false
 }
 
 // broken records a broken invariant of the stored index (corrupt state).
@@ -443,6 +459,13 @@ func (s *seqIndex) linkLeafBefore(l, nl *seqNode) {
 // deltas are settled). It grows a new root when n is the root and splits
 // parents that overflow.
 func (s *seqIndex) addKid(n, nn *seqNode, before bool, moved int64) {
+	s.addKidAt(n, nn, before, moved, 1)
+}
+
+func (s *seqIndex) addKidAt(n, nn *seqNode, before bool, moved int64, depth int) {
+	if !s.within(depth, true) {
+		return
+	}
 	if n.parent == 0 {
 		r := s.newNode(false)
 		total := s.m.live // n is the root: its count is the list's
@@ -482,11 +505,11 @@ func (s *seqIndex) addKid(n, nn *seqNode, before bool, moved int64) {
 	p.dirty = true
 	nn.parent, nn.dirty = p.id, true
 	if len(p.kids) > s.kidsMax {
-		s.splitInternal(p)
+		s.splitInternal(p, depth+1)
 	}
 }
 
-func (s *seqIndex) splitInternal(p *seqNode) {
+func (s *seqIndex) splitInternal(p *seqNode, depth int) {
 	np := s.newNode(false)
 	h := len(p.kids) / 2
 	np.kids = append(np.kids, p.kids[h:]...)
@@ -501,7 +524,7 @@ func (s *seqIndex) splitInternal(p *seqNode) {
 			c.parent, c.dirty = np.id, true
 		}
 	}
-	s.addKid(p, np, false, moved)
+	s.addKidAt(p, np, false, moved, depth)
 }
 
 // adjust records a change d of leaf's live entries.
@@ -516,7 +539,7 @@ func (s *seqIndex) adjust(leaf *seqNode, d int64) {
 		s.m.dLast += d
 	default:
 		c := leaf
-		for c.parent != 0 {
+		for hops := 1; c.parent != 0 && s.within(hops, true); hops++ {
 			p := s.node(c.parent)
 			if p == nil {
 				return
@@ -537,7 +560,7 @@ func (s *seqIndex) adjust(leaf *seqNode, d int64) {
 // that every stored count is exact (before the tree changes shape).
 func (s *seqIndex) settle() {
 	if s.m.dFirst != 0 {
-		for n := s.node(s.m.root); n != nil && !n.leaf; n = s.node(n.kids[0]) {
+		for n, hops := s.node(s.m.root), 1; n != nil && !n.leaf && s.within(hops, true); n, hops = s.node(n.kids[0]), hops+1 {
 			n.counts[0] += s.m.dFirst
 			n.dirty = true
 		}
@@ -545,7 +568,7 @@ func (s *seqIndex) settle() {
 		s.metaDirty = true
 	}
 	if s.m.dLast != 0 {
-		for n := s.node(s.m.root); n != nil && !n.leaf; n = s.node(n.kids[len(n.kids)-1]) {
+		for n, hops := s.node(s.m.root), 1; n != nil && !n.leaf && s.within(hops, true); n, hops = s.node(n.kids[len(n.kids)-1]), hops+1 {
 			n.counts[len(n.counts)-1] += s.m.dLast
 			n.dirty = true
 		}
@@ -575,7 +598,10 @@ func (s *seqIndex) locate(i int64) (*seqNode, int) {
 	}
 	n := s.node(s.m.root)
 	onFirst, onLast := true, true
-	for n != nil && !n.leaf {
+	for hops := 1; n != nil && !n.leaf; hops++ {
+		if !s.within(hops, true) {
+			return nil, 0
+		}
 		k := len(n.kids) - 1
 		for j := range n.kids {
 			c := s.kidCount(n, j, onFirst, onLast)
@@ -632,7 +658,10 @@ func (s *seqIndex) Rank(id ElemID) (int64, bool) {
 	if s.m.height > 0 && leaf.id != s.m.first {
 		r += s.m.dFirst
 	}
-	for c := leaf; c.parent != 0; {
+	for c, hops := leaf, 1; c.parent != 0; hops++ {
+		if !s.within(hops, true) {
+			return 0, false
+		}
 		p := s.node(c.parent)
 		if p == nil {
 			return 0, false
@@ -703,18 +732,18 @@ func (s *seqIndex) Remove(id ElemID) {
 
 // clear drops every node of an index without entries.
 func (s *seqIndex) clear() {
-	var drop func(id nodeID)
-	drop = func(id nodeID) {
+	var drop func(id nodeID, depth int)
+	drop = func(id nodeID, depth int) {
 		n := s.node(id)
-		if n == nil {
+		if n == nil || !s.within(depth, true) {
 			return
 		}
 		for _, k := range n.kids {
-			drop(k)
+			drop(k, depth+1)
 		}
 		s.dropNode(n)
 	}
-	drop(s.m.root)
+	drop(s.m.root, 1)
 	s.m = seqMeta{next: s.m.next}
 	s.metaDirty = true
 }
@@ -765,7 +794,12 @@ func (s *seqIndex) mergeLeaf(leaf *seqNode) {
 // removeNode unlinks an empty node (its live count in the parent is 0, the
 // deltas settled) and removes parents left empty; a root left with one
 // child gives way to it.
-func (s *seqIndex) removeNode(n *seqNode) {
+func (s *seqIndex) removeNode(n *seqNode) { s.removeNodeAt(n, 1) }
+
+func (s *seqIndex) removeNodeAt(n *seqNode, depth int) {
+	if !s.within(depth, true) {
+		return
+	}
 	if n.leaf {
 		if n.prev != 0 {
 			if pv := s.node(n.prev); pv != nil {
@@ -802,10 +836,10 @@ func (s *seqIndex) removeNode(n *seqNode) {
 	p.counts = append(p.counts[:i], p.counts[i+1:]...)
 	p.dirty = true
 	if len(p.kids) == 0 {
-		s.removeNode(p)
+		s.removeNodeAt(p, depth+1)
 		return
 	}
-	for p.parent == 0 && !p.leaf && len(p.kids) == 1 {
+	for p.parent == 0 && !p.leaf && len(p.kids) == 1 && s.m.height > 0 {
 		c := s.node(p.kids[0])
 		if c == nil {
 			return
@@ -877,7 +911,18 @@ func (s *seqIndex) Scan(i int64, reverse bool, fn func(ElemID) bool) {
 	default:
 		n, j = s.locate(i)
 	}
-	for n != nil {
+	var seen map[nodeID]bool // after many leaves, to catch a corrupt cycle
+	for hops := 1; n != nil && s.within(hops, false); hops++ {
+		if hops > 1024 {
+			if seen == nil {
+				seen = map[nodeID]bool{}
+			}
+			if seen[n.id] {
+				s.broken("leaf %d reached twice", n.id)
+				return
+			}
+			seen[n.id] = true
+		}
 		if reverse {
 			for ; j >= 0; j-- {
 				if n.live[j] && !fn(n.ids[j]) {
