@@ -1,6 +1,7 @@
 package integration
 
 import (
+	"context"
 	"fmt"
 	"strconv"
 	"testing"
@@ -370,4 +371,94 @@ func TestCollections_Geo(t *testing.T) {
 	c.converge()
 	c.expectAll("166.2742", "GEODIST", "g", "Palermo", "Catania", "km")
 	c.expectAll("[Catania Palermo]", "GEOSEARCH", "g", "FROMLONLAT", "15", "37", "BYRADIUS", "200", "km", "ASC")
+}
+
+// TestCollections_LargeReads: scans, random picks, pops and rank queries on
+// collections larger than Redis's compact encodings.
+func TestCollections_LargeReads(t *testing.T) {
+	c := startCluster(t, []string{"us", "eu"})
+	const n = 1000
+	hargs := []any{"HSET", "h"}
+	sargs := []any{"SADD", "s"}
+	zargs := []any{"ZADD", "z"}
+	for i := 0; i < n; i++ {
+		hargs = append(hargs, fmt.Sprintf("f%04d", i), i)
+		sargs = append(sargs, fmt.Sprintf("m%04d", i))
+		zargs = append(zargs, i, fmt.Sprintf("m%04d", i))
+	}
+	c.must("us", hargs...)
+	c.must("us", sargs...)
+	c.must("us", zargs...)
+	c.converge()
+	ctx := context.Background()
+	for _, r := range c.names {
+		cl := c.r(r)
+		// Every element exactly once, about COUNT a call.
+		scan := func(cmd func(cursor uint64) ([]string, uint64, error), step int) {
+			seen := map[string]bool{}
+			var cursor uint64
+			calls := 0
+			for {
+				items, next, err := cmd(cursor)
+				if err != nil {
+					t.Fatal(err)
+				}
+				calls++
+				for i := 0; i < len(items); i += step {
+					if seen[items[i]] {
+						t.Fatalf("%s: %s returned twice", r, items[i])
+					}
+					seen[items[i]] = true
+				}
+				if next == 0 {
+					break
+				}
+				cursor = next
+			}
+			if len(seen) != n || calls < n/50 {
+				t.Fatalf("%s: scan saw %d elements in %d calls", r, len(seen), calls)
+			}
+		}
+		scan(func(cur uint64) ([]string, uint64, error) { return cl.HScan(ctx, "h", cur, "", 20).Result() }, 2)
+		scan(func(cur uint64) ([]string, uint64, error) { return cl.SScan(ctx, "s", cur, "", 20).Result() }, 1)
+		scan(func(cur uint64) ([]string, uint64, error) { return cl.ZScan(ctx, "z", cur, "", 20).Result() }, 2)
+		if got, err := cl.SRandMemberN(ctx, "s", 10).Result(); len(got) != 10 || len(distinctStrings(got)) != 10 {
+			t.Fatalf("%s SRANDMEMBER 10 = %v %v", r, got, err)
+		}
+		if got := cl.SRandMemberN(ctx, "s", -2000).Val(); len(got) != 2000 {
+			t.Fatalf("%s SRANDMEMBER -2000 gave %d", r, len(got))
+		}
+		if got := cl.HRandField(ctx, "h", 5).Val(); len(distinctStrings(got)) != 5 {
+			t.Fatalf("%s HRANDFIELD 5 = %v", r, got)
+		}
+		if got := cl.ZRandMember(ctx, "z", 5).Val(); len(distinctStrings(got)) != 5 {
+			t.Fatalf("%s ZRANDMEMBER 5 = %v", r, got)
+		}
+	}
+	c.expectAll("[m0100 m0101 m0102]", "ZRANGE", "z", "100", "102")
+	c.expectAll("[m0999 m0998]", "ZRANGE", "z", "0", "1", "REV")
+	c.expectAll("[m0997 m0998]", "ZRANGE", "z", "-3", "-2")
+	c.expectAll("500", "ZRANK", "z", "m0500")
+	c.expectAll("499", "ZREVRANK", "z", "m0500")
+	c.expectAll("[m0900 m0901]", "ZRANGEBYSCORE", "z", "(899", "+inf", "LIMIT", "0", "2")
+	c.expectAll("[m0102 m0101]", "ZREVRANGEBYSCORE", "z", "102", "-inf", "LIMIT", "0", "2")
+	c.expectAll("100", "ZCOUNT", "z", "900", "+inf")
+	c.expectAll("999", "HGET", "h", "f0999")
+	c.pauseAll()
+	if got := c.r("us").SPopN(ctx, "s", 10).Val(); len(distinctStrings(got)) != 10 {
+		t.Fatalf("SPOP 10 = %v", got)
+	}
+	c.expect("eu", "[m0000 0 m0001 1]", "ZPOPMIN", "z", "2")
+	c.converge()
+	c.expectAll("990", "SCARD", "s")
+	c.expectAll("998", "ZCARD", "z")
+	c.expectAll("0", "ZRANK", "z", "m0002")
+}
+
+func distinctStrings(ss []string) map[string]bool {
+	out := map[string]bool{}
+	for _, s := range ss {
+		out[s] = true
+	}
+	return out
 }

@@ -116,6 +116,14 @@ func dump(t testing.TB, v server.View, keys []string) string {
 			if n != k.Len(typ) {
 				fmt.Fprintf(&b, " LEN-MISMATCH(%d)", n)
 			}
+			b.WriteString(" <")
+			err = v.ScanElemsReverse([]byte(key), typ, nil, func(elem []byte, c *crdt.Cell) bool {
+				fmt.Fprintf(&b, " %q", elem)
+				return true
+			})
+			if err != nil {
+				t.Fatal(err)
+			}
 			if typ == crdt.TypeZSet {
 				b.WriteString(" |")
 				err := v.ScanScores([]byte(key), math.Inf(-1), nil, false, func(m []byte, s float64) bool {
@@ -447,7 +455,7 @@ func TestElements_TombstonesCounted(t *testing.T) {
 	if got := n.tombstones(); got != 0 {
 		t.Fatalf("tombstones after the add: %d, want 0", got)
 	}
-	if got := viewDump(t, n, []string{"k"}); got != "k set len=1 \"y\"\n" {
+	if got := viewDump(t, n, []string{"k"}); got != "k set len=1 \"y\" < \"y\"\n" {
 		t.Fatalf("state %q", got)
 	}
 	checkState(t, n)

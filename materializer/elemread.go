@@ -13,14 +13,23 @@ import (
 // key's pending resets.
 type elemReader struct {
 	txn  *badger.Txn
+	open func() *badger.Txn // when set and txn is nil, starts txn on first use
 	pend map[string][]crdt.Reset
+}
+
+// snap returns the reader's snapshot.
+func (r *elemReader) snap() *badger.Txn {
+	if r.txn == nil && r.open != nil {
+		r.txn = r.open()
+	}
+	return r.txn
 }
 
 func (r *elemReader) resets(key []byte) ([]crdt.Reset, error) {
 	if rs, ok := r.pend[string(key)]; ok {
 		return rs, nil
 	}
-	rec, err := readPending(r.txn, key)
+	rec, err := readPending(r.snap(), key)
 	if err != nil {
 		return nil, err
 	}
@@ -34,7 +43,7 @@ func (r *elemReader) resets(key []byte) ([]crdt.Reset, error) {
 // cell returns the stored cell of an element with the pending resets
 // applied, nil if none is stored.
 func (r *elemReader) cell(key []byte, t crdt.Type, elem []byte) (*crdt.Cell, error) {
-	c, err := readCell(r.txn, key, t, elem)
+	c, err := readCell(r.snap(), key, t, elem)
 	if err != nil || c == nil {
 		return nil, err
 	}
@@ -55,7 +64,7 @@ func (r *elemReader) scan(key []byte, t crdt.Type, after []byte, fn func(elem []
 		return err
 	}
 	prefix := elemTypePrefix(key, t)
-	it := r.txn.NewIterator(badger.IteratorOptions{PrefetchValues: true, PrefetchSize: 64, Prefix: prefix})
+	it := r.snap().NewIterator(badger.IteratorOptions{PrefetchValues: true, PrefetchSize: 64, Prefix: prefix})
 	defer it.Close()
 	start := prefix
 	if after != nil {
@@ -86,7 +95,7 @@ func (r *elemReader) scanScores(key []byte, score float64, member []byte, revers
 		return err
 	}
 	prefix := keyPrefix(prefixScore, key, 0)
-	it := r.txn.NewIterator(badger.IteratorOptions{Prefix: prefix, Reverse: reverse})
+	it := r.snap().NewIterator(badger.IteratorOptions{Prefix: prefix, Reverse: reverse})
 	defer it.Close()
 	seek := binary.BigEndian.AppendUint64(bytes.Clone(prefix), sortableScore(score))
 	switch {

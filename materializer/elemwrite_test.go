@@ -143,13 +143,25 @@ func TestElements_WritePathInFlight(t *testing.T) {
 		}
 		return nil
 	})
+	update("z", func(tx *Tx) error {
+		var ms []string
+		err := tx.ScanElemsReverse([]byte("z"), crdt.TypeZSet, []byte("m5"), func(m []byte, _ *crdt.Cell) bool {
+			ms = append(ms, string(m))
+			return true
+		})
+		if err != nil || fmt.Sprint(ms) != "[m4 m3 m2 m1 m0]" {
+			t.Fatalf("members before m5, descending, in flight: %v %v", ms, err)
+		}
+		return nil
+	})
 	for _, a := range acks {
 		if err := a.Wait(ctx); err != nil {
 			t.Fatal(err)
 		}
 	}
 	keys := []string{"h", "z"}
-	want := "h hash len=1 \"n\"=\"7\"\nz zset len=10 \"m0\"=10 \"m1\"=9 \"m2\"=8 \"m3\"=7 \"m4\"=6 \"m5\"=5 \"m6\"=4 \"m7\"=3 \"m8\"=2 \"m9\"=100 |" +
+	want := "h hash len=1 \"n\"=\"7\" < \"n\"\nz zset len=10 \"m0\"=10 \"m1\"=9 \"m2\"=8 \"m3\"=7 \"m4\"=6 \"m5\"=5 \"m6\"=4 \"m7\"=3 \"m8\"=2 \"m9\"=100 <" +
+		" \"m9\" \"m8\" \"m7\" \"m6\" \"m5\" \"m4\" \"m3\" \"m2\" \"m1\" \"m0\" |" +
 		" \"m8\"=2 \"m7\"=3 \"m6\"=4 \"m5\"=5 \"m4\"=6 \"m3\"=7 \"m2\"=8 \"m1\"=9 \"m0\"=10 \"m9\"=100 |" +
 		" \"m9\"=100 \"m0\"=10 \"m1\"=9 \"m2\"=8 \"m3\"=7 \"m4\"=6 \"m5\"=5 \"m6\"=4 \"m7\"=3 \"m8\"=2\n"
 	var got string

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/binary"
 	"math"
+	"math/big"
 	"math/rand/v2"
 	"strconv"
 	"strings"
@@ -58,33 +59,27 @@ const smallCollection = 128
 // randomElems picks count elements of key's type t (size n > 0 live
 // elements): distinct ones (at most n) when distinct, else count picks
 // with repetition. Small collections are listed and picked uniformly;
-// large ones by seeking to random positions in element order (not exactly
-// uniform: an element after a larger gap is likelier).
+// large ones by seeking to random positions between the first and the
+// last element (not exactly uniform: an element after a larger gap in the
+// element order is likelier).
 func randomElems(v View, key []byte, t crdt.Type, n, count int64, distinct bool) (elems [][]byte, cells []*crdt.Cell, err error) {
 	if distinct && count >= n {
 		return elements(v, key, t)
 	}
 	if n <= 4*smallCollection || (distinct && count*2 > n) {
-		all, allCells, err := elements(v, key, t)
-		if err != nil || len(all) == 0 {
-			return nil, nil, err
-		}
-		if distinct {
-			perm := rand.Perm(len(all))[:count]
-			for _, i := range perm {
-				elems, cells = append(elems, all[i]), append(cells, allCells[i])
-			}
-			return elems, cells, nil
-		}
-		for i := int64(0); i < count; i++ {
-			j := rand.IntN(len(all))
-			elems, cells = append(elems, all[j]), append(cells, allCells[j])
-		}
-		return elems, cells, nil
+		return pickFromAll(v, key, t, count, distinct)
+	}
+	first, last, err := elemEnds(v, key, t)
+	if err != nil || first == nil {
+		return nil, nil, err
 	}
 	seen := make(map[string]bool)
-	for int64(len(elems)) < count {
-		e, c, err := randomElem(v, key, t)
+	for tries := int64(0); int64(len(elems)) < count; tries++ {
+		if tries > 8*count+64 {
+			// The picks keep landing on the same elements: list them all.
+			return pickFromAll(v, key, t, count, distinct)
+		}
+		e, c, err := randomElem(v, key, t, first, last)
 		if err != nil || e == nil {
 			return elems, cells, err
 		}
@@ -99,20 +94,79 @@ func randomElems(v View, key []byte, t crdt.Type, n, count int64, distinct bool)
 	return elems, cells, nil
 }
 
-// randomElem returns the first live element after a random position.
-func randomElem(v View, key []byte, t crdt.Type) ([]byte, *crdt.Cell, error) {
-	after := binary.BigEndian.AppendUint64(nil, rand.Uint64())
+// pickFromAll lists every element and picks count uniformly.
+func pickFromAll(v View, key []byte, t crdt.Type, count int64, distinct bool) (elems [][]byte, cells []*crdt.Cell, err error) {
+	all, allCells, err := elements(v, key, t)
+	if err != nil || len(all) == 0 {
+		return nil, nil, err
+	}
+	if distinct {
+		for _, i := range rand.Perm(len(all))[:min(int(count), len(all))] {
+			elems, cells = append(elems, all[i]), append(cells, allCells[i])
+		}
+		return elems, cells, nil
+	}
+	for i := int64(0); i < count; i++ {
+		j := rand.IntN(len(all))
+		elems, cells = append(elems, all[j]), append(cells, allCells[j])
+	}
+	return elems, cells, nil
+}
+
+// elemEnds returns the first and the last live element.
+func elemEnds(v View, key []byte, t crdt.Type) (first, last []byte, err error) {
+	err = v.ScanElems(key, t, nil, func(e []byte, _ *crdt.Cell) bool {
+		first = e
+		return false
+	})
+	if err != nil || first == nil {
+		return nil, nil, err
+	}
+	err = v.ScanElemsReverse(key, t, nil, func(e []byte, _ *crdt.Cell) bool {
+		last = e
+		return false
+	})
+	return first, last, err
+}
+
+// randomElem returns the first live element after a random position
+// between first and last (first itself if none follows).
+func randomElem(v View, key []byte, t crdt.Type, first, last []byte) ([]byte, *crdt.Cell, error) {
 	var elem []byte
 	var cell *crdt.Cell
 	visit := func(e []byte, c *crdt.Cell) bool {
 		elem, cell = e, c
 		return false
 	}
-	if err := v.ScanElems(key, t, after[:1+rand.IntN(8)], visit); err != nil || elem != nil {
+	if err := v.ScanElems(key, t, randomBetween(first, last), visit); err != nil || elem != nil {
 		return elem, cell, err
 	}
 	err := v.ScanElems(key, t, nil, visit)
 	return elem, cell, err
+}
+
+// randomBetween returns a uniformly random byte string between lo and hi,
+// reading both as base-256 fractions (with a few extra random bytes).
+func randomBetween(lo, hi []byte) []byte {
+	n := max(len(lo), len(hi)) + 4
+	pad := func(b []byte) *big.Int {
+		p := make([]byte, n)
+		copy(p, b)
+		return new(big.Int).SetBytes(p)
+	}
+	a, b := pad(lo), pad(hi)
+	span := new(big.Int).Sub(b, a)
+	if span.Sign() <= 0 {
+		return lo
+	}
+	rb := make([]byte, n)
+	for i := range rb {
+		rb[i] = byte(rand.Uint32())
+	}
+	r := new(big.Int).Mul(new(big.Int).SetBytes(rb), span) // < 256^n * span
+	r.Rsh(r, uint(8*n))
+	r.Add(r, a)
+	return r.FillBytes(make([]byte, n))
 }
 
 // parseCount parses a COUNT-like argument (ERR value is not an integer).

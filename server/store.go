@@ -64,6 +64,9 @@ type View interface {
 	// t after element after (nil: from the first), in byte order of the
 	// elements, until fn returns false.
 	ScanElems(key []byte, t crdt.Type, after []byte, fn func(elem []byte, c *crdt.Cell) bool) error
+	// ScanElemsReverse is ScanElems in descending order, starting before
+	// element before (nil: from the last).
+	ScanElemsReverse(key []byte, t crdt.Type, before []byte, fn func(elem []byte, c *crdt.Cell) bool) error
 	// ScanScores calls fn for the live members of sorted set key in
 	// (score, member) order, starting at the first member at or after
 	// (score, member), or, with reverse, in descending order starting at

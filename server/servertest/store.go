@@ -573,6 +573,23 @@ func (t *tx) ScanElems(key []byte, typ crdt.Type, after []byte, fn func(elem []b
 	return nil
 }
 
+func (t *tx) ScanElemsReverse(key []byte, typ crdt.Type, before []byte, fn func(elem []byte, c *crdt.Cell) bool) error {
+	if err := t.check(key); err != nil {
+		return err
+	}
+	kc := t.getCells(string(key))
+	es := kc.sorted(typ)
+	for i := len(es) - 1; i >= 0; i-- {
+		if before != nil && es[i] >= string(before) {
+			continue
+		}
+		if !fn([]byte(es[i]), kc[typ][es[i]]) {
+			return nil
+		}
+	}
+	return nil
+}
+
 func (t *tx) ScanScores(key []byte, score float64, member []byte, reverse bool, fn func(member []byte, score float64) bool) error {
 	if err := t.check(key); err != nil {
 		return err
