@@ -144,7 +144,7 @@ func (a *Ack) Wait(ctx context.Context) error {
 // Tx is the view a write runs against and the way it emits effects.
 type Tx struct {
 	n     *Node
-	rtxn  *badger.Txn
+	rtxn  *badger.Txn // started on first use (snapshot)
 	rd    *elemReader // elements of rtxn
 	now   int64
 	views map[string]*txView
@@ -214,13 +214,22 @@ func (t *Tx) Now() int64 { return t.now }
 // Origin is the region's instance ID.
 func (t *Tx) Origin() crdt.ReplicaID { return t.n.origin }
 
+// snapshot returns the Tx's read transaction, starting it on first use:
+// most writes (strings, counters) never read through it.
+func (t *Tx) snapshot() *badger.Txn {
+	if t.rtxn == nil {
+		t.rtxn = t.n.db.NewTransaction(false)
+	}
+	return t.rtxn
+}
+
 // Scan iterates applied keys (in-flight effects are not included).
 func (t *Tx) Scan(after []byte, fn func(key []byte, k *crdt.Key) bool) error {
-	return scan(t.rtxn, after, fn)
+	return scan(t.snapshot(), after, fn)
 }
 
 // RandomKey returns a random visible applied key.
-func (t *Tx) RandomKey() ([]byte, error) { return randomKey(t.rtxn, t.now) }
+func (t *Tx) RandomKey() ([]byte, error) { return randomKey(t.snapshot(), t.now) }
 
 // Emit stamps an event with ops on key and applies it to the view.
 func (t *Tx) Emit(key []byte, ops ...crdt.Op) {
@@ -355,9 +364,13 @@ func (n *Node) Update(ctx context.Context, keys [][]byte, fn func(tx *Tx) error)
 			parts[i].writeMu.Unlock()
 		}
 	}()
-	rtxn := n.db.NewTransaction(false)
-	defer rtxn.Discard()
-	tx := &Tx{n: n, rtxn: rtxn, rd: &elemReader{txn: rtxn}, now: n.now(), views: make(map[string]*txView)}
+	tx := &Tx{n: n, now: n.now(), views: make(map[string]*txView)}
+	tx.rd = &elemReader{open: tx.snapshot}
+	defer func() {
+		if tx.rtxn != nil {
+			tx.rtxn.Discard()
+		}
+	}()
 	defer tx.release()
 	if err := fn(tx); err != nil {
 		return nil, err
