@@ -14,6 +14,18 @@
 // therefore replays into the same state; events at or below the watermark are
 // duplicates and skipped. After the commit the worker publishes: waiters of
 // local writes are released and their in-flight effects leave the overlay.
+// A batch is committed early, at an event boundary, before it would exceed
+// Badger's transaction limits.
+//
+// # Collections
+//
+// Hashes, sets and sorted sets are stored one entry per element, with a
+// score index for sorted sets, pending resets for removals of large
+// collections and a tombstone index (elements.go). Between batches the
+// worker rewrites elements under pending resets and collects tombstones the
+// stable clock has passed (elemmaint.go); neither changes what reads see.
+// A key's write-path view derives its elements from the state and the
+// effects in flight (elemview.go).
 //
 // # Write path
 //
