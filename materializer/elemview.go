@@ -359,3 +359,17 @@ func (kv *keyView) hasCells(t crdt.Type) bool {
 	}
 	return false
 }
+
+// hasElems reports whether the key has or had collection elements in the
+// view (whether its element reads go to the state).
+func (kv *keyView) hasElems() bool {
+	if len(kv.cells) > 0 || len(kv.resets) > 0 || len(kv.k.Writes) > 0 {
+		return true
+	}
+	for _, t := range collectionTypes {
+		if kv.k.Len(t) > 0 {
+			return true
+		}
+	}
+	return false
+}

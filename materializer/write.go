@@ -180,6 +180,13 @@ func (t *Tx) view(key []byte) (*keyView, error) {
 		// The last write's view: take it (this Tx holds the partition's
 		// write lock, so no other write wants it) and put it back in enqueue.
 		delete(p.views, string(key))
+		if kv.hasElems() {
+			// The view reads elements it did not change from the Tx's
+			// snapshot: open it while the view is known valid (an applied
+			// event of another origin drops the view under p.mu before its
+			// commit), so the snapshot shows nothing the view lacks.
+			t.rd.snap()
+		}
 		p.mu.Unlock()
 		kv.rd = t.rd
 		t.views[string(key)] = &txView{kv: kv, part: p, gen: gen}
