@@ -152,6 +152,24 @@ func (k OpKind) String() string {
 		return "incrbyfloat"
 	case OpExpire:
 		return "expire"
+	case OpHSet:
+		return "hset"
+	case OpHDel:
+		return "hdel"
+	case OpHIncr:
+		return "hincr"
+	case OpHIncrFloat:
+		return "hincrbyfloat"
+	case OpSAdd:
+		return "sadd"
+	case OpSRem:
+		return "srem"
+	case OpZAdd:
+		return "zadd"
+	case OpZIncr:
+		return "zincr"
+	case OpZRem:
+		return "zrem"
 	case OpLInsert:
 		return "linsert"
 	case OpLSet:
