@@ -95,51 +95,6 @@ func fromPBFloat(f *oplogpb.LongDouble) crdt.Float {
 const maxOpKind = crdt.MaxOpKind
 
 // Decode parses an event encoded by Encode. It rejects events this build
-// cannot apply (unknown op kinds, missing dot) with ErrBadRecord.
-func Decode(b []byte) (*crdt.Event, error) {
-	var pb oplogpb.Event
-	if err := proto.Unmarshal(b, &pb); err != nil {
-		return nil, fmt.Errorf("%w: %v", ErrBadRecord, err)
-	}
-	if pb.Origin == 0 || pb.Seq == 0 {
-		return nil, fmt.Errorf("%w: missing origin or sequence", ErrBadRecord)
-	}
-	// Every event has at least one op. Without this check, a valid protobuf
-	// of another message whose first fields are varints (a Dot, a Share)
-	// decodes as an event of a real origin with an arbitrary sequence, and
-	// applying it makes that origin's later events look like duplicates.
-	if len(pb.Ops) == 0 {
-		return nil, fmt.Errorf("%w: event has no ops", ErrBadRecord)
-	}
-	ev := &crdt.Event{
-		Dot: crdt.Dot{Origin: crdt.ReplicaID(pb.Origin), Seq: pb.Seq},
-		HLC: crdt.HLC(pb.Hlc),
-		Key: pb.Key,
-	}
-	for _, d := range pb.Observed {
-		ev.Observed = ev.Observed.With(crdt.ReplicaID(d.Origin), d.Seq)
-	}
-	for _, p := range pb.Ops {
-		k := crdt.OpKind(p.Kind)
-		if k == 0 || k > maxOpKind {
-			return nil, fmt.Errorf("%w: unknown op kind %d", ErrBadRecord, p.Kind)
-		}
-		op := crdt.Op{
-			Kind:  k,
-			Type:  crdt.Type(p.Type),
-			Value: p.Value,
-			Int:   p.Int,
-			Float: fromPBFloat(p.Float),
-			At:    p.At,
-			Start: p.Start,
-		}
-		op.Shares = fromPBShares(p.Shares)
-		op.Elem = p.Elem
-		for _, e := range p.Elems {
-			op.Elems = append(op.Elems, crdt.ElemShares{Elem: e.Elem, Shares: fromPBShares(e.Shares)})
-		}
-		op.Anchor, op.Before, op.Counter = p.Anchor, p.Before, p.Counter
-		ev.Ops = append(ev.Ops, op)
-	}
-	return ev, nil
-}
+// cannot apply (unknown op kinds, missing dot, no ops) with ErrBadRecord.
+// See decodeEvent; decode_test.go checks it against proto.Unmarshal.
+func Decode(b []byte) (*crdt.Event, error) { return decodeEvent(b) }
