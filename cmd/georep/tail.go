@@ -207,7 +207,11 @@ func appendHuman(b []byte, region string, ev *crdt.Event) []byte {
 		b = append(b, ' ')
 		b = append(b, kindName(op.Kind)...)
 		f := fieldsOf(op)
-		if f.elem {
+		switch {
+		case f.list:
+			b = append(b, ' ')
+			b = append(b, listID(op.Elem)...)
+		case f.elem:
 			b = append(b, ' ')
 			b = append(b, quote(op.Elem, 200)...)
 		}
@@ -241,6 +245,17 @@ func appendHuman(b []byte, region string, ev *crdt.Event) []byte {
 		if f.start {
 			b = fmt.Appendf(b, " start=%d", op.Start)
 		}
+		if f.insert {
+			side := "after"
+			if op.Before {
+				side = "before"
+			}
+			anchor := "head"
+			if len(op.Anchor) > 0 {
+				anchor = listID(op.Anchor)
+			}
+			b = fmt.Appendf(b, " %s %s counter=%d", side, anchor, op.Counter)
+		}
 		b = appendShares(b, " shares=", op.Shares)
 		for _, es := range op.Elems {
 			b = append(b, " elem "...)
@@ -263,7 +278,7 @@ func appendHuman(b []byte, region string, ev *crdt.Event) []byte {
 // opFields says which of an op's fields to print: those its kind uses, and
 // any other that is set (so kinds this build does not know still show).
 type opFields struct {
-	elem, typ, value, score, int, float, at, start bool
+	elem, list, insert, typ, value, score, int, float, at, start bool
 }
 
 func fieldsOf(op *crdt.Op) opFields {
@@ -281,8 +296,15 @@ func fieldsOf(op *crdt.Op) opFields {
 		f.score = true
 	case crdt.OpExpire:
 		f.at = true
+	case crdt.OpLInsert:
+		f.list, f.value, f.insert = true, true, true
+	case crdt.OpLSet:
+		f.list, f.value = true, true
+	case crdt.OpLRem:
+		f.list = true
 	}
-	f.elem = (op.Kind >= crdt.OpHSet && op.Kind <= crdt.OpZRem) || len(op.Elem) > 0
+	f.elem = !f.list && ((op.Kind >= crdt.OpHSet && op.Kind <= crdt.OpZRem) || len(op.Elem) > 0)
+	f.insert = f.insert || len(op.Anchor) > 0 || op.Before || op.Counter != 0
 	f.typ = f.typ || op.Type != crdt.TypeNone
 	f.value = f.value || (!f.score && len(op.Value) > 0)
 	f.int = f.int || op.Int != 0
@@ -310,6 +332,15 @@ func appendShares(b []byte, label string, shares []crdt.Share) []byte {
 		}
 	}
 	return append(b, ']')
+}
+
+// listID formats a list element id (origin, seq and index, big-endian
+// 4+8+4 bytes) as origin:seq.index; "0:0.i" is the event's own i-th insert.
+func listID(b []byte) string {
+	if len(b) != 16 {
+		return quote(b, 40)
+	}
+	return fmt.Sprintf("%d:%d.%d", binary.BigEndian.Uint32(b), binary.BigEndian.Uint64(b[4:]), binary.BigEndian.Uint32(b[12:]))
 }
 
 // scoreText formats a ZADD score (8-byte big-endian IEEE 754) the way Redis
@@ -422,18 +453,22 @@ type elemSharesJSON struct {
 }
 
 type opJSON struct {
-	Kind   string           `json:"kind"`
-	Type   string           `json:"type,omitempty"`
-	Elem   *bytesJSON       `json:"elem,omitempty"`
-	Value  *bytesJSON       `json:"value,omitempty"`
-	Score  string           `json:"score,omitempty"`
-	Int    *int64           `json:"int,omitempty"`
-	Float  *floatJSON       `json:"float,omitempty"`
-	AtMs   *int64           `json:"at_ms,omitempty"`
-	At     string           `json:"at,omitempty"`
-	Start  *uint64          `json:"start,omitempty"`
-	Shares []shareJSON      `json:"shares,omitempty"`
-	Elems  []elemSharesJSON `json:"elems,omitempty"`
+	Kind    string           `json:"kind"`
+	Type    string           `json:"type,omitempty"`
+	Elem    *bytesJSON       `json:"elem,omitempty"`
+	ElemID  string           `json:"elem_id,omitempty"`
+	Value   *bytesJSON       `json:"value,omitempty"`
+	Score   string           `json:"score,omitempty"`
+	Int     *int64           `json:"int,omitempty"`
+	Float   *floatJSON       `json:"float,omitempty"`
+	AtMs    *int64           `json:"at_ms,omitempty"`
+	At      string           `json:"at,omitempty"`
+	Start   *uint64          `json:"start,omitempty"`
+	Anchor  *string          `json:"anchor,omitempty"`
+	Before  *bool            `json:"before,omitempty"`
+	Counter *uint64          `json:"counter,omitempty"`
+	Shares  []shareJSON      `json:"shares,omitempty"`
+	Elems   []elemSharesJSON `json:"elems,omitempty"`
 }
 
 func toFloatJSON(f crdt.Float) *floatJSON {
@@ -468,9 +503,18 @@ func eventJSON(r *kgo.Record, ev *crdt.Event) eventJSONT {
 		op := &ev.Ops[i]
 		o := opJSON{Kind: kindName(op.Kind)}
 		f := fieldsOf(op)
-		if f.elem {
+		if f.list {
+			o.ElemID = listID(op.Elem)
+		} else if f.elem {
 			el := bytesJSON(op.Elem)
 			o.Elem = &el
+		}
+		if f.insert {
+			anchor := ""
+			if len(op.Anchor) > 0 {
+				anchor = listID(op.Anchor)
+			}
+			o.Anchor, o.Before, o.Counter = &anchor, &op.Before, &op.Counter
 		}
 		if f.typ {
 			o.Type = typeName(op.Type)

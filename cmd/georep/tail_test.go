@@ -34,6 +34,7 @@ func tailCluster(t *testing.T) (brokers []string, recs []*kgo.Record) {
 		rec(us, us.Emit("cart:7", crdt.Op{Kind: crdt.OpHSet, Elem: []byte("sku-1"), Value: []byte("2")})),
 		rec(us, us.Emit("board", crdt.Op{Kind: crdt.OpZAdd, Elem: []byte("ann"), Value: binary.BigEndian.AppendUint64(nil, math.Float64bits(2.5))},
 			crdt.Op{Kind: crdt.OpZIncr, Elem: []byte("ann"), Float: crdt.Float{Mant: 1 << 63, Exp: -63}})),
+		rec(us, us.Emit("todo", crdt.Op{Kind: crdt.OpLInsert, Elem: listElem(0, 0, 1), Value: []byte("milk"), Anchor: listElem(2, 15, 1), Before: true, Counter: 3})),
 	}
 	trunc := *recs[0]
 	trunc.Value = trunc.Value[:7]
@@ -73,6 +74,7 @@ func TestTailCmd_Human(t *testing.T) {
 		`eu(2):3 "hits" DELETE shares=[2/1@1:5] observed=2:1`,
 		`us(1):4 "cart:7" HSET "sku-1" "2"`,
 		`us(1):5 "board" ZADD "ann" 2.5; ZINCR "ann" 1 start=0`,
+		`us(1):6 "todo" LINSERT 0:0.1 "milk" before 2:15.1 counter=3`,
 		`BAD georep.ops/`,
 		`BAD eu.georep.ops/3@1 key="user:2": oplog: bad record`,
 	} {
@@ -113,14 +115,15 @@ func TestTailCmd_JSON(t *testing.T) {
 	if bad != 2 {
 		t.Errorf("%d bad records, want 2", bad)
 	}
-	for _, k := range []string{"DELETE", "DELETE_TYPE", "SET", "INCR", "INCR_FLOAT", "EXPIRE", "HSET", "ZADD", "ZINCR"} {
+	for _, k := range []string{"DELETE", "DELETE_TYPE", "SET", "INCR", "INCR_FLOAT", "EXPIRE", "HSET", "ZADD", "ZINCR", "LINSERT"} {
 		if kinds[k] == nil {
 			t.Errorf("no %s op in %v", k, kinds)
 		}
 	}
 	if kinds["SET"]["value"] != "bar" || kinds["INCR"]["int"].(float64) != 5 ||
 		kinds["INCR_FLOAT"]["float"].(map[string]any)["decimal"] != "1.5" || kinds["DELETE_TYPE"]["type"] != "HASH" ||
-		kinds["EXPIRE"]["at"] != "2026-05-01T13:00:00.000Z" || kinds["HSET"]["elem"] != "sku-1" || kinds["ZADD"]["score"] != "2.5" {
+		kinds["EXPIRE"]["at"] != "2026-05-01T13:00:00.000Z" || kinds["HSET"]["elem"] != "sku-1" || kinds["ZADD"]["score"] != "2.5" ||
+		kinds["LINSERT"]["elem_id"] != "0:0.1" || kinds["LINSERT"]["anchor"] != "2:15.1" || kinds["LINSERT"]["before"] != true {
 		t.Errorf("op fields: %v", kinds)
 	}
 }
@@ -192,4 +195,11 @@ func TestBytesJSON(t *testing.T) {
 			t.Errorf("%q: %s, %v; want %s", c.in, b, err, c.want)
 		}
 	}
+}
+
+// listElem is a list element id: origin, seq, index.
+func listElem(origin uint32, seq uint64, index uint32) []byte {
+	b := binary.BigEndian.AppendUint32(nil, origin)
+	b = binary.BigEndian.AppendUint64(b, seq)
+	return binary.BigEndian.AppendUint32(b, index)
 }
