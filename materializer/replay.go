@@ -268,7 +268,7 @@ func (r *Replay) Restore(ctx context.Context, rd io.Reader, name string) (Snapsh
 	if err := r.saveMarker(); err != nil {
 		return hdr, false, err
 	}
-	r.log.Info().Str("snapshot", name).Int64("keys", st.Keys).Msg("snapshot restored")
+	r.log.Debug().Str("snapshot", name).Int64("keys", st.Keys).Msg("snapshot restored")
 	return hdr, true, nil
 }
 

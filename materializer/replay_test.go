@@ -161,12 +161,13 @@ func TestReplay_ContinuesWhereItStopped(t *testing.T) {
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	go func() {
-		for r.Progress().Events < 1000 {
+		for r.Progress().Events < 1000 && ctx.Err() == nil {
 			time.Sleep(time.Millisecond)
 		}
 		cancel()
 	}()
 	res, err := r.Run(ctx)
+	cancel()
 	r.Close()
 	if !errors.Is(err, context.Canceled) || res.Complete {
 		t.Fatalf("interrupted replay: %+v, %v", res, err)
