@@ -2,9 +2,6 @@ package oplog
 
 import (
 	"errors"
-	"fmt"
-
-	"google.golang.org/protobuf/proto"
 
 	"github.com/georep/georep/crdt"
 	"github.com/georep/georep/oplog/oplogpb"
@@ -18,44 +15,9 @@ const SchemaVersion = "1"
 // schema version this build reads.
 var ErrBadRecord = errors.New("oplog: bad record")
 
-// Encode returns the protobuf encoding of ev.
-func Encode(ev *crdt.Event) []byte {
-	pb := &oplogpb.Event{
-		Origin: uint32(ev.Dot.Origin),
-		Seq:    ev.Dot.Seq,
-		Hlc:    uint64(ev.HLC),
-		Key:    ev.Key,
-	}
-	for _, d := range ev.Observed {
-		pb.Observed = append(pb.Observed, &oplogpb.Dot{Origin: uint32(d.Origin), Seq: d.Seq})
-	}
-	for i := range ev.Ops {
-		op := &ev.Ops[i]
-		p := &oplogpb.Op{
-			Kind:  oplogpb.OpKind(op.Kind),
-			Type:  oplogpb.DataType(op.Type),
-			Value: op.Value,
-			Int:   op.Int,
-			At:    op.At,
-			Start: op.Start,
-		}
-		if !op.Float.IsZero() {
-			p.Float = pbFloat(op.Float)
-		}
-		p.Shares = pbShares(op.Shares)
-		p.Elem = op.Elem
-		for _, e := range op.Elems {
-			p.Elems = append(p.Elems, &oplogpb.ElemShares{Elem: e.Elem, Shares: pbShares(e.Shares)})
-		}
-		p.Anchor, p.Before, p.Counter = op.Anchor, op.Before, op.Counter
-		pb.Ops = append(pb.Ops, p)
-	}
-	b, err := proto.MarshalOptions{Deterministic: true}.Marshal(pb)
-	if err != nil {
-		panic(fmt.Sprintf("oplog: marshal event: %v", err)) // only on invalid UTF-8 in string fields, which Event has none of
-	}
-	return b
-}
+// Encode returns the protobuf encoding of ev. See appendEvent;
+// encode_test.go checks it against proto.Marshal.
+func Encode(ev *crdt.Event) []byte { return appendEvent(make([]byte, 0, encodedSize(ev)), ev) }
 
 func pbShares(ss []crdt.Share) []*oplogpb.Share {
 	var out []*oplogpb.Share
