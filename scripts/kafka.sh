@@ -13,7 +13,8 @@
 # Environment: KAFKA_BASE_PORT (19092), KAFKA_VERSIONS ("4.4.0 4.3.1 4.3.0
 # 4.2.0", tried in order per component), KAFKA_HEAP_OPTS, MM2_HEAP_OPTS,
 # KAFKA_READY_TIMEOUT (90s), MM2_READY_TIMEOUT (120s), MM2_TOPICS (Java regex of
-# the topics MirrorMaker 2 mirrors, default .*georep\.ops).
+# the topics MirrorMaker 2 mirrors, default .*georep\.ops), MM2_EXTRA (more
+# mm2.properties lines, appended; later lines win).
 set -euo pipefail
 
 SCRIPT_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -528,6 +529,10 @@ EOF
 			# which mirrors aborted records as if they had been committed).
 			echo "$a.consumer.isolation.level = read_committed"
 		done
+		if [[ -n ${MM2_EXTRA:-} ]]; then
+			echo "# MM2_EXTRA"
+			echo "$MM2_EXTRA"
+		fi
 	} >"$f"
 }
 
