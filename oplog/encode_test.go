@@ -115,4 +115,3 @@ func BenchmarkEncode(b *testing.B) {
 		})
 	}
 }
-
