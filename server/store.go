@@ -31,6 +31,13 @@ type Store interface {
 	// FlushAll emits an observed remove of every key the region has applied,
 	// and returns once it is durable and applied.
 	FlushAll(ctx context.Context) error
+
+	// WatchLists registers fn, called with every key whose list gained at
+	// least one element by an applied event (a local write or one that
+	// arrived through replication), once the new state is visible to View.
+	// It serves blocking pops. fn must not block; it may be called from
+	// several goroutines at once. A later call replaces fn.
+	WatchLists(fn func(key []byte))
 }
 
 // View reads the keyspace.
@@ -76,6 +83,15 @@ type View interface {
 	// as numbers (-0 as 0). The seek costs O(log N), each member visited
 	// O(1): ranges by score never scan the whole set.
 	ScanScores(key []byte, score float64, member []byte, reverse bool, fn func(member []byte, score float64) bool) error
+
+	// List opens key's list: the elements of type list whatever the
+	// visible type (an empty list if there are none). The caller checks the
+	// visible type first, as for the other collections. The List must only
+	// be read (Len, At, Index, First, Last, Range, Value) and used to plan
+	// ops (AppendPush, AppendInsertAt...); through a Tx it includes the
+	// effects in flight and is valid until the next Emit, through a View
+	// until fn returns.
+	List(key []byte) (*crdt.List, error)
 }
 
 // Tx is a View that also emits effects. Get and Scan through a Tx include

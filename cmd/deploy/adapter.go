@@ -60,3 +60,5 @@ func (s store) Status(ctx context.Context) server.Status {
 	}
 	return out
 }
+
+func (s store) WatchLists(fn func(key []byte)) { s.n.WatchLists(fn) }

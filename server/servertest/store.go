@@ -658,3 +658,9 @@ func (s *Store) Receive(ev crdt.Event) {
 		s.hlc = ev.HLC
 	}
 }
+
+// List implements server.View (lists are not modelled yet).
+func (t *tx) List(key []byte) (*crdt.List, error) { return nil, errors.New("lists are not modelled") }
+
+// WatchLists implements server.Store.
+func (s *Store) WatchLists(fn func(key []byte)) {}
