@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"path/filepath"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -44,6 +45,14 @@ type Config struct {
 	// ApplyBatch is the most events applied in one Badger transaction
 	// (default 2048).
 	ApplyBatch int `help:"Most events per Badger transaction." default:"2048" name:"apply-batch" env:"APPLY_BATCH"`
+	// SnapshotDir is where GEOREP SNAPSHOT and periodic snapshots are
+	// written (default: "snapshots" in DataDir; none for in-memory state).
+	SnapshotDir string `help:"Directory of snapshots written by GEOREP SNAPSHOT and --snapshot-interval (default: <data-dir>/snapshots)." name:"snapshot-dir" env:"SNAPSHOT_DIR"`
+	// SnapshotInterval writes a snapshot this often; 0 writes none.
+	SnapshotInterval time.Duration `help:"Write a snapshot into the snapshot directory this often (0: never)." name:"snapshot-interval" env:"SNAPSHOT_INTERVAL"`
+	// SnapshotKeep is how many of the newest snapshots periodic snapshots
+	// keep (default 2); older ones are removed.
+	SnapshotKeep int `help:"Snapshots to keep: each periodic snapshot removes all but the newest this many." default:"2" name:"snapshot-keep" env:"SNAPSHOT_KEEP"`
 }
 
 func (c *Config) setDefaults() {
@@ -62,6 +71,12 @@ func (c *Config) setDefaults() {
 	if c.ApplyBatch == 0 {
 		c.ApplyBatch = 2048
 	}
+	if c.SnapshotDir == "" && c.DataDir != "" {
+		c.SnapshotDir = filepath.Join(c.DataDir, "snapshots")
+	}
+	if c.SnapshotKeep == 0 {
+		c.SnapshotKeep = 2
+	}
 }
 
 // Validate reports a configuration error.
@@ -76,6 +91,10 @@ func (c Config) Validate() error {
 		return errors.New("materializer: Kafka bootstrap servers are required")
 	case c.Partitions < 1 || c.Partitions > 1024:
 		return fmt.Errorf("materializer: partitions must be 1..1024, got %d", c.Partitions)
+	case c.SnapshotInterval < 0 || c.SnapshotKeep < 1:
+		return fmt.Errorf("materializer: snapshot interval must be 0 or more and snapshots kept at least 1, got %s and %d", c.SnapshotInterval, c.SnapshotKeep)
+	case c.SnapshotInterval > 0 && c.SnapshotDir == "":
+		return errors.New("materializer: periodic snapshots need a snapshot directory (or a data directory)")
 	}
 	if !validName(c.Region) {
 		return fmt.Errorf("materializer: region name %q must be 1-32 letters, digits, '-' or '_'", c.Region)
@@ -147,6 +166,8 @@ type Node struct {
 	ready chan struct{} // closed once caught up and writable
 
 	el elemNode // collection element bookkeeping (elemapply.go)
+
+	snapMu chan struct{} // one snapshot written at a time (snapfiles.go)
 }
 
 // New opens the node's state and Kafka clients. It starts no goroutine of
@@ -216,6 +237,7 @@ func newNode(cfg Config, log zerolog.Logger, inbound []Inbound) *Node {
 		origin:  crdt.ReplicaID(cfg.InstanceID),
 		inbound: inbound,
 		ready:   make(chan struct{}),
+		snapMu:  make(chan struct{}, 1),
 	}
 	n.reason.Store("starting")
 	return n
@@ -285,6 +307,9 @@ func (n *Node) Run(ctx context.Context) error {
 	g.Go(func() error { return n.poll(ctx) })
 	g.Go(func() error { return n.startup(ctx) })
 	g.Go(func() error { return n.reap(ctx) })
+	if n.cfg.SnapshotInterval > 0 {
+		g.Go(func() error { return n.snapshotLoop(ctx) })
+	}
 	err := g.Wait()
 	if errors.Is(err, context.Canceled) && ctx.Err() != nil {
 		return nil

@@ -41,6 +41,12 @@ var (
 	ErrShutdown         = errors.New("server: shutting down")
 	ErrInternal         = errors.New("server: internal error")
 
+	// GEOREP SNAPSHOT (snapshot.go).
+	ErrSnapshotsOff  = errors.New("server: snapshots are off")
+	ErrNoSnapshot    = errors.New("server: no such snapshot")
+	ErrSnapshotName  = errors.New("server: invalid snapshot name")
+	ErrSnapshotCount = errors.New("server: snapshot read count out of range")
+
 	// Collections (hashes.go, sets.go, zsets.go, geo.go).
 	ErrHashNotInteger  = errors.New("server: hash value is not an integer")
 	ErrHashNotFloat    = errors.New("server: hash value is not a float")
@@ -98,6 +104,11 @@ var errorReplies = map[error]string{
 	ErrTimeout:          "ERR command timed out",
 	ErrShutdown:         "ERR server is shutting down",
 	ErrInternal:         "ERR internal error",
+
+	ErrSnapshotsOff:  "ERR georep snapshots are off: the node has no snapshot directory (--snapshot-dir)",
+	ErrNoSnapshot:    "ERR georep no such snapshot",
+	ErrSnapshotName:  "ERR georep invalid snapshot name (a file name ending in .snap, without path separators or '..')",
+	ErrSnapshotCount: "ERR georep snapshot read count must be 1..1048576",
 
 	ErrHashNotInteger:  "ERR hash value is not an integer",
 	ErrHashNotFloat:    "ERR hash value is not a float",

@@ -26,6 +26,7 @@ func addGeorepCommands(r *registry) {
 		summary: "Returns the replication status of this region."})
 	r.add(&command{name: "georep|digest", arity: 2, flags: f | flagRead, run: cmdGeorepDigest, acl: acl, group: "server",
 		summary: "Returns a hash of the visible state, equal on converged regions."})
+	addSnapshotCommands(r)
 }
 
 func cmdGeorepPause(cl *call) (Reply, error) {

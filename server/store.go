@@ -2,6 +2,7 @@ package server
 
 import (
 	"context"
+	"io"
 	"time"
 
 	"github.com/georep/georep/crdt"
@@ -138,6 +139,40 @@ type Operator interface {
 	Status(ctx context.Context) Status
 	// Digest hashes the visible state: equal on converged regions.
 	Digest(ctx context.Context) (string, error)
+	// Snapshot writes a consistent snapshot of the applied state, with the
+	// log offsets and watermarks it covers, into the node's snapshot
+	// directory and describes it (GEOREP SNAPSHOT). It may take long for a
+	// large state; it returns ctx's error when ctx ends first, and an error
+	// wrapping ErrSnapshotsOff when the node has no snapshot directory.
+	Snapshot(ctx context.Context) (SnapshotInfo, error)
+	// OpenSnapshot opens a snapshot of the snapshot directory by file name
+	// (GEOREP SNAPSHOT READ). Errors wrap ErrSnapshotName for a name that is
+	// not a snapshot file name, ErrNoSnapshot for one the directory does
+	// not hold, ErrSnapshotsOff. Safe for concurrent use.
+	OpenSnapshot(name string) (SnapshotFile, error)
+}
+
+// SnapshotInfo describes a snapshot a node wrote.
+type SnapshotInfo struct {
+	Name       string // file name in the node's snapshot directory
+	Size       int64
+	SHA256     string // of the whole file, hex
+	Created    time.Time
+	Region     string
+	Topic      string
+	Partitions int32
+	Keys       int64
+	// Covers is, per consumed topic, the records the snapshot covers (the
+	// sum over partitions of the next offset to consume).
+	Covers  map[string]int64
+	Applied crdt.Clock // per origin, the greatest sequence covered
+}
+
+// SnapshotFile is an open snapshot file.
+type SnapshotFile interface {
+	io.ReaderAt
+	io.Closer
+	Size() int64
 }
 
 // Status is what GEOREP STATUS and INFO georep report.

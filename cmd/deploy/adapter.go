@@ -2,6 +2,8 @@ package deploy
 
 import (
 	"context"
+	"errors"
+	"fmt"
 	"time"
 
 	"github.com/georep/georep/materializer"
@@ -41,6 +43,54 @@ func (s store) Sync(ctx context.Context, timeout time.Duration) error {
 }
 
 func (s store) Digest(ctx context.Context) (string, error) { return s.n.Digest(ctx) }
+
+func (s store) Snapshot(ctx context.Context) (server.SnapshotInfo, error) {
+	ss, err := s.n.SaveSnapshot(ctx)
+	if err != nil {
+		return server.SnapshotInfo{}, snapshotError(err)
+	}
+	info := server.SnapshotInfo{
+		Name:       ss.Name,
+		Size:       ss.Size,
+		SHA256:     ss.SHA256,
+		Created:    ss.Header.Created,
+		Region:     ss.Header.Region,
+		Topic:      ss.Header.Topic,
+		Partitions: ss.Header.Partitions,
+		Keys:       ss.Stats.Keys,
+		Covers:     map[string]int64{},
+		Applied:    ss.Applied(),
+	}
+	for t, parts := range ss.Header.Offsets {
+		for _, off := range parts {
+			info.Covers[t] += off
+		}
+	}
+	return info, nil
+}
+
+func (s store) OpenSnapshot(name string) (server.SnapshotFile, error) {
+	f, err := s.n.OpenSnapshot(name)
+	if err != nil {
+		return nil, snapshotError(err)
+	}
+	return f, nil
+}
+
+// snapshotError wraps the materializer's snapshot errors in the server's,
+// which map to replies.
+func snapshotError(err error) error {
+	for me, se := range map[error]error{
+		materializer.ErrSnapshotsOff: server.ErrSnapshotsOff,
+		materializer.ErrNoSnapshot:   server.ErrNoSnapshot,
+		materializer.ErrSnapshotName: server.ErrSnapshotName,
+	} {
+		if errors.Is(err, me) {
+			return fmt.Errorf("%w: %v", se, err) // one %w: errorReply follows a single chain
+		}
+	}
+	return err
+}
 
 func (s store) Status(ctx context.Context) server.Status {
 	st := s.n.Status(ctx)

@@ -44,6 +44,13 @@ type DevConfig struct {
 	RequirePass string
 	// NoBridges leaves mirroring to someone else (tests of faults).
 	NoBridges bool
+	// SnapshotDir holds each region's snapshots in a subdirectory named
+	// after it (default: DataDir/<region>/snapshots; none in memory).
+	SnapshotDir string
+	// SnapshotInterval and SnapshotKeep are every node's periodic
+	// snapshots (materializer.Config).
+	SnapshotInterval time.Duration
+	SnapshotKeep     int
 }
 
 // Validate reports a configuration error.
@@ -125,11 +132,18 @@ func NewDev(cfg DevConfig, log zerolog.Logger) (*Dev, error) {
 				WriteTimeout: cfg.WriteTimeout,
 				ClockOffset:  cfg.ClockOffsets[dr.Name],
 				FetchMaxWait: 100 * time.Millisecond,
+
+				SnapshotInterval: cfg.SnapshotInterval,
+				SnapshotKeep:     cfg.SnapshotKeep,
 			},
 			Server: server.Config{Addr: net.JoinHostPort(cfg.Host, strconv.Itoa(portOr0(cfg.Port, i))), RequirePass: cfg.RequirePass},
 		}
 		if cfg.DataDir != "" {
 			rc.Node.DataDir = filepath.Join(cfg.DataDir, dr.Name, "state")
+			rc.Node.SnapshotDir = filepath.Join(cfg.DataDir, dr.Name, "snapshots")
+		}
+		if cfg.SnapshotDir != "" {
+			rc.Node.SnapshotDir = filepath.Join(cfg.SnapshotDir, dr.Name)
 		}
 		rc.PeerBrokers = map[string][]string{}
 		for _, peer := range d.Regions {

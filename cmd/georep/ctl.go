@@ -51,15 +51,21 @@ func (c *CtlCmd) Run(ctx context.Context, _ zerolog.Logger) error {
 
 // roundTrip sends one command and reads one reply.
 func roundTrip(w io.Writer, rd *bufio.Reader, args ...string) (any, error) {
+	if err := writeCommand(w, args...); err != nil {
+		return nil, err
+	}
+	return readReply(rd)
+}
+
+// writeCommand sends one command without reading its reply (pipelining).
+func writeCommand(w io.Writer, args ...string) error {
 	var b strings.Builder
 	fmt.Fprintf(&b, "*%d\r\n", len(args))
 	for _, a := range args {
 		fmt.Fprintf(&b, "$%d\r\n%s\r\n", len(a), a)
 	}
-	if _, err := io.WriteString(w, b.String()); err != nil {
-		return nil, err
-	}
-	return readReply(rd)
+	_, err := io.WriteString(w, b.String())
+	return err
 }
 
 // replyError is an error reply.

@@ -22,6 +22,10 @@ type DevCmd struct {
 	Partitions   int32             `help:"Partitions of georep topics." default:"8"`
 	WriteTimeout time.Duration     `help:"How long a write may wait for Kafka before failing." default:"5s" name:"write-timeout"`
 	RequirePass  string            `help:"Password clients must AUTH with." name:"requirepass" env:"GEOREP_REQUIREPASS"`
+
+	SnapshotDir      string        `help:"Directory of the regions' snapshots (GEOREP SNAPSHOT, --snapshot-interval), one subdirectory per region (default: <data-dir>/<region>/snapshots)." name:"snapshot-dir" type:"path"`
+	SnapshotInterval time.Duration `help:"Each region writes a snapshot this often (0: never)." name:"snapshot-interval"`
+	SnapshotKeep     int           `help:"Snapshots each region keeps: each periodic snapshot removes all but the newest this many." default:"2" name:"snapshot-keep"`
 }
 
 // Run starts the deployment and blocks until ctx ends.
@@ -44,6 +48,10 @@ func (c *DevCmd) Run(ctx context.Context, log zerolog.Logger) error {
 		Partitions:   c.Partitions,
 		WriteTimeout: c.WriteTimeout,
 		RequirePass:  c.RequirePass,
+
+		SnapshotDir:      c.SnapshotDir,
+		SnapshotInterval: c.SnapshotInterval,
+		SnapshotKeep:     c.SnapshotKeep,
 	}, log)
 	if err != nil {
 		return err

@@ -34,7 +34,7 @@ type CLI struct {
 	Replay   ReplayCmd   `cmd:"" help:"Rebuild a region's state from the topics of its Kafka cluster."`
 	Tail     TailCmd     `cmd:"" help:"Print the events of a region's Kafka cluster, as text or JSON."`
 	Digest   DigestCmd   `cmd:"" help:"Print the digest of a state directory (what GEOREP DIGEST gives for it)."`
-	Snapshot SnapshotCmd `cmd:"" help:"Write a snapshot of a region's state, for replay --snapshot."`
+	Snapshot SnapshotCmd `cmd:"" help:"Write a snapshot of a state directory, or copy one from a running node, for replay --snapshot."`
 }
 
 const version = "0.1.0"

@@ -47,7 +47,13 @@ func (s *syncBuffer) String() string {
 // func that stops it (also called at cleanup).
 func dev(t *testing.T, dataDir string, regions ...string) (*deploy.Dev, map[string]*redis.Client, func()) {
 	t.Helper()
-	d, err := deploy.NewDev(deploy.DevConfig{Regions: regions, Partitions: 4, DataDir: dataDir}, testLog(t))
+	return devWith(t, deploy.DevConfig{Regions: regions, Partitions: 4, DataDir: dataDir})
+}
+
+// devWith is dev with a whole configuration.
+func devWith(t *testing.T, cfg deploy.DevConfig) (*deploy.Dev, map[string]*redis.Client, func()) {
+	t.Helper()
+	d, err := deploy.NewDev(cfg, testLog(t))
 	if err != nil {
 		t.Fatal(err)
 	}

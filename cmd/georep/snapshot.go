@@ -3,6 +3,8 @@ package main
 import (
 	"bufio"
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
@@ -10,6 +12,7 @@ import (
 	"os"
 	"path/filepath"
 	"sort"
+	"strconv"
 	"time"
 
 	"github.com/dustin/go-humanize"
@@ -23,12 +26,12 @@ import (
 type SnapshotCmd struct {
 	Out        string        `help:"Snapshot file to write (replaced atomically)." required:"" type:"path"`
 	DataDir    string        `help:"State directory of a stopped node or a finished replay." name:"data-dir" type:"existingdir" xor:"source" required:""`
-	Addr       string        `help:"RESP address of a running node: it writes the snapshot itself (GEOREP SNAPSHOT), to --out on its own host." xor:"source" required:""`
+	Addr       string        `help:"RESP address of a running node: it writes a snapshot into its snapshot directory (GEOREP SNAPSHOT), which is then copied to --out here over RESP." xor:"source" required:""`
 	Password   string        `help:"AUTH password, if the node requires one." env:"GEOREP_REQUIREPASS"`
-	Region     string        `help:"Region whose state it is (recorded in the snapshot and checked on restore)."`
-	Partitions int32         `help:"Partitions of georep topics." default:"8"`
-	Topic      string        `help:"Name of every region's topic." default:"georep.ops"`
-	Timeout    time.Duration `help:"How long a running node may take (--addr)." default:"10m"`
+	Region     string        `help:"Region whose state it is (recorded in the snapshot and checked on restore; --data-dir)."`
+	Partitions int32         `help:"Partitions of georep topics (--data-dir)." default:"8"`
+	Topic      string        `help:"Name of every region's topic (--data-dir)." default:"georep.ops"`
+	Timeout    time.Duration `help:"How long a running node may take to write the snapshot, and each read of it (--addr)." default:"30m"`
 }
 
 // Run writes the snapshot.
@@ -60,35 +63,134 @@ func (c *SnapshotCmd) run(ctx context.Context, log zerolog.Logger, out io.Writer
 	return s.Close()
 }
 
-// remote asks a running node to write the snapshot.
+// remote asks a running node to write a snapshot into its snapshot
+// directory, then copies it here over RESP (GEOREP SNAPSHOT READ, in chunks)
+// and checks its SHA-256.
 func (c *SnapshotCmd) remote(ctx context.Context, out io.Writer) error {
-	path, err := filepath.Abs(c.Out)
-	if err != nil {
-		return err
-	}
 	d := net.Dialer{Timeout: 5 * time.Second}
 	conn, err := d.DialContext(ctx, "tcp", c.Addr)
 	if err != nil {
 		return fmt.Errorf("connect to %s: %w", c.Addr, err)
 	}
 	defer conn.Close()
+	stop := context.AfterFunc(ctx, func() { conn.SetDeadline(time.Now()) })
+	defer stop()
 	_ = conn.SetDeadline(time.Now().Add(c.Timeout))
-	rd := bufio.NewReader(conn)
+	rd := bufio.NewReaderSize(conn, 1<<20)
 	if c.Password != "" {
 		if _, err := roundTrip(conn, rd, "AUTH", c.Password); err != nil {
 			return err
 		}
 	}
-	v, err := roundTrip(conn, rd, "GEOREP", "SNAPSHOT", path)
+	v, err := roundTrip(conn, rd, "GEOREP", "SNAPSHOT")
 	var re replyError
 	if errors.As(err, &re) {
-		return fmt.Errorf("node %s: %w (a node without GEOREP SNAPSHOT: stop it and use --data-dir)", c.Addr, err)
+		return fmt.Errorf("node %s: %w", c.Addr, err)
 	}
+	if err != nil {
+		return fmt.Errorf("node %s: %w", c.Addr, ctxErr(ctx, err))
+	}
+	snap, err := parseSnapshotReply(v)
+	if err != nil {
+		return fmt.Errorf("node %s: GEOREP SNAPSHOT reply: %w", c.Addr, err)
+	}
+	size, err := writeFileAtomic(c.Out, func(w io.Writer) error {
+		return c.copySnapshot(conn, rd, snap, w)
+	})
+	if err != nil {
+		return fmt.Errorf("copy snapshot %s from %s: %w", snap.name, c.Addr, ctxErr(ctx, err))
+	}
+	f, err := os.Open(c.Out)
 	if err != nil {
 		return err
 	}
-	fmt.Fprint(out, render(v, ""))
+	defer f.Close()
+	hdr, err := materializer.ReadSnapshotHeader(bufio.NewReader(f))
+	if err != nil {
+		return fmt.Errorf("%s: %w", c.Out, err)
+	}
+	fmt.Fprintf(out, "snapshot %s of %s copied to %s: %s keys, %s, sha256 %s\n", snap.name, c.Addr, c.Out,
+		humanize.Comma(snap.keys), humanize.IBytes(uint64(size)), snap.sha256)
+	printCoverage(out, hdr)
 	return nil
+}
+
+// snapshotChunk is the size of each GEOREP SNAPSHOT READ; snapshotAhead
+// reads are kept in flight.
+const (
+	snapshotChunk = 1 << 20
+	snapshotAhead = 4
+)
+
+// copySnapshot reads the snapshot from the node into w and checks its size
+// and SHA-256.
+func (c *SnapshotCmd) copySnapshot(conn net.Conn, rd *bufio.Reader, snap remoteSnapshot, w io.Writer) error {
+	h := sha256.New()
+	var sent, got int64
+	for got < snap.size {
+		for sent < snap.size && sent-got < snapshotAhead*snapshotChunk {
+			if err := writeCommand(conn, "GEOREP", "SNAPSHOT", "READ", snap.name, strconv.FormatInt(sent, 10), strconv.Itoa(snapshotChunk)); err != nil {
+				return err
+			}
+			sent += snapshotChunk
+		}
+		_ = conn.SetDeadline(time.Now().Add(c.Timeout))
+		v, err := readReply(rd)
+		if err != nil {
+			return err
+		}
+		chunk, ok := v.(string)
+		if want := min(snapshotChunk, snap.size-got); !ok || int64(len(chunk)) != want {
+			return fmt.Errorf("read at offset %d: got %d bytes, expected %d (the snapshot changed or was removed on the node?)", got, len(chunk), want)
+		}
+		h.Write([]byte(chunk))
+		if _, err := io.WriteString(w, chunk); err != nil {
+			return err
+		}
+		got += int64(len(chunk))
+	}
+	if sum := hex.EncodeToString(h.Sum(nil)); sum != snap.sha256 {
+		return fmt.Errorf("checksum mismatch: copied %d bytes with SHA-256 %s, the node reported %s", got, sum, snap.sha256)
+	}
+	return nil
+}
+
+// remoteSnapshot is what GEOREP SNAPSHOT replied.
+type remoteSnapshot struct {
+	name, sha256 string
+	size, keys   int64
+}
+
+func parseSnapshotReply(v any) (remoteSnapshot, error) {
+	var s remoteSnapshot
+	kv, ok := v.([]any)
+	if !ok || !isPairs(kv) {
+		return s, fmt.Errorf("unexpected reply %v", v)
+	}
+	for i := 0; i < len(kv); i += 2 {
+		switch kv[i].(string) {
+		case "name":
+			s.name, _ = kv[i+1].(string)
+		case "sha256":
+			s.sha256, _ = kv[i+1].(string)
+		case "size":
+			s.size, _ = kv[i+1].(int64)
+		case "keys":
+			s.keys, _ = kv[i+1].(int64)
+		}
+	}
+	if s.name == "" || s.sha256 == "" || s.size <= 0 {
+		return s, fmt.Errorf("no name, size or sha256 in %v", v)
+	}
+	return s, nil
+}
+
+// ctxErr prefers ctx's error to the network error its cancellation caused.
+func ctxErr(ctx context.Context, err error) error {
+	if ctx.Err() != nil {
+		return ctx.Err()
+	}
+	return err
 }
 
 func printCoverage(out io.Writer, hdr materializer.SnapshotHeader) {

@@ -1,13 +1,19 @@
 package main
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
+	"math/rand/v2"
+	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
+	"github.com/georep/georep/cmd/deploy"
 	"github.com/georep/georep/materializer"
 	"github.com/georep/georep/oplog"
 	"github.com/georep/georep/oplog/oplogtest"
@@ -74,7 +80,7 @@ func TestDigestCmd(t *testing.T) {
 	})
 	t.Run("StoppedNodeHasItsLiveDigest", func(t *testing.T) {
 		dir := t.TempDir()
-		d, c, stopDev := dev(t, dir, "us", "eu")
+		_, c, stopDev := dev(t, dir, "us", "eu")
 		do(t, c["us"], "SET", "a", "1")
 		do(t, c["eu"], "INCRBY", "n", "7")
 		do(t, c["us"], "GEOREP", "SYNC", "30000")
@@ -84,13 +90,125 @@ func TestDigestCmd(t *testing.T) {
 		if err == nil || !strings.Contains(err.Error(), "node running") {
 			t.Fatalf("digest of a running node's state: %v", err)
 		}
-		err = (&SnapshotCmd{Addr: d.Regions[0].Region.Server.Addr(), Out: filepath.Join(t.TempDir(), "s")}).run(context.Background(), testLog(t), &bytes.Buffer{})
-		if err == nil {
-			t.Log("the node answers GEOREP SNAPSHOT")
-		}
 		stopDev()
 		if got := runDigest(t, state); got != live {
 			t.Fatalf("digest of the stopped node's state %s, GEOREP DIGEST said %s", got, live)
 		}
 	})
+}
+
+// TestSnapshotCmd_FromRunningNode copies a snapshot from a running node over
+// RESP (larger than one read, so it takes several), writes more, then
+// restores the snapshot into an empty directory and replays the rest: the
+// result has the live node's digest.
+func TestSnapshotCmd_FromRunningNode(t *testing.T) {
+	dir := t.TempDir()
+	d, c, _ := dev(t, dir, "us", "eu")
+	do(t, c["us"], "SET", "a", "1")
+	do(t, c["eu"], "INCRBY", "n", "7")
+	do(t, c["us"], "HSET", "h", "f", "v", "g", "w")
+	do(t, c["eu"], "SADD", "s", "x", "y")
+	do(t, c["us"], "ZADD", "z", "1", "m")
+	rnd := rand.New(rand.NewPCG(1, 2))
+	for i := 0; i < 24; i++ { // ~2.4 MB that does not compress: 3 reads
+		v := make([]byte, 100_000)
+		for j := range v {
+			v[j] = byte(rnd.Uint32())
+		}
+		do(t, c["us"], "SET", fmt.Sprintf("big%d", i), v)
+	}
+	do(t, c["us"], "GEOREP", "SYNC", "30000")
+	us := d.Regions[0]
+
+	file := filepath.Join(t.TempDir(), "us.snap")
+	var out bytes.Buffer
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	if err := (&SnapshotCmd{Addr: us.Region.Server.Addr(), Out: file, Timeout: time.Minute}).run(ctx, testLog(t), &out); err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{" copied to " + file, "region us, topic georep.ops, 4 partitions", "covers eu.georep.ops", "applied vector 1="} {
+		if !strings.Contains(out.String(), want) {
+			t.Errorf("output lacks %q:\n%s", want, out.String())
+		}
+	}
+	kept, err := filepath.Glob(filepath.Join(dir, "us", "snapshots", "us-*.snap"))
+	if err != nil || len(kept) != 1 {
+		t.Fatalf("the node's snapshot directory holds %v (%v)", kept, err)
+	}
+	if st, err := os.Stat(file); err != nil || st.Size() < 2<<20 {
+		t.Fatalf("copied snapshot: %v, %v", st, err)
+	}
+
+	do(t, c["us"], "SET", "after", "2")
+	do(t, c["eu"], "INCRBY", "n", "3")
+	do(t, c["us"], "DEL", "h")
+	do(t, c["us"], "GEOREP", "SYNC", "30000")
+	live := do(t, c["us"], "GEOREP", "DIGEST").(string)
+	restored := filepath.Join(t.TempDir(), "state")
+	s, err := runReplay(t, &ReplayCmd{Brokers: us.Brokers, Region: "us", DataDir: restored, Snapshot: file, Topic: oplog.Topic})
+	if err != nil {
+		t.Fatalf("%v\n%s", err, s)
+	}
+	if !strings.Contains(s, "restored snapshot "+file) || !strings.Contains(s, "events applied     3") {
+		t.Fatalf("summary:\n%s", s)
+	}
+	if got := runDigest(t, restored); got != live {
+		t.Fatalf("restored and replayed digest %s, live %s", got, live)
+	}
+
+	t.Run("ErrSnapshotsOff", func(t *testing.T) {
+		d, _, _ := dev(t, "", "us")
+		err := (&SnapshotCmd{Addr: d.Regions[0].Region.Server.Addr(), Out: filepath.Join(t.TempDir(), "x.snap"), Timeout: time.Minute}).run(ctx, testLog(t), &bytes.Buffer{})
+		if err == nil || !strings.Contains(err.Error(), "snapshots are off") {
+			t.Fatalf("err = %v", err)
+		}
+	})
+}
+
+// TestDev_PeriodicSnapshots checks that periodic snapshots appear and that
+// all but the newest --snapshot-keep are removed.
+func TestDev_PeriodicSnapshots(t *testing.T) {
+	dir := t.TempDir()
+	_, c, stop := devWith(t, deploy.DevConfig{Regions: []string{"us"}, Partitions: 4, DataDir: dir,
+		SnapshotInterval: 50 * time.Millisecond, SnapshotKeep: 2})
+	do(t, c["us"], "SET", "a", "1")
+	seen := map[string]bool{}
+	deadline := time.Now().Add(60 * time.Second)
+	for {
+		names, err := filepath.Glob(filepath.Join(dir, "us", "snapshots", "us-*.snap"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(names) > 3 { // the newest two, and one just written before the prune
+			t.Fatalf("%d snapshots kept: %v", len(names), names)
+		}
+		for _, n := range names {
+			seen[n] = true
+		}
+		if len(seen) >= 5 && len(names) == 2 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("after 60s: %d snapshots seen, %v kept", len(seen), names)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	// What is kept once the node stops are complete snapshots.
+	stop()
+	names, _ := filepath.Glob(filepath.Join(dir, "us", "snapshots", "*"))
+	if len(names) < 2 || len(names) > 3 {
+		t.Fatalf("after stopping: %v", names)
+	}
+	for _, name := range names {
+		f, err := os.Open(name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		hdr, err := materializer.ReadSnapshotHeader(bufio.NewReader(f))
+		f.Close()
+		if err != nil || hdr.Region != "us" {
+			t.Fatalf("%s: header %+v, %v", name, hdr, err)
+		}
+	}
 }

@@ -1,7 +1,11 @@
 package servertest
 
 import (
+	"bytes"
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
 	"sync"
 	"time"
 
@@ -10,13 +14,16 @@ import (
 
 // Operator is a server.Operator answering from its fields. SyncFunc and
 // DigestFunc, when set, replace the defaults (Sync succeeds at once, Digest
-// returns "digest").
+// returns "digest"). Snapshot stores SnapshotData under the names
+// "us-1.snap", "us-2.snap", ... in memory; OpenSnapshot opens them.
 type Operator struct {
-	SyncFunc   func(ctx context.Context, timeout time.Duration) error
-	DigestFunc func(ctx context.Context) (string, error)
+	SyncFunc     func(ctx context.Context, timeout time.Duration) error
+	DigestFunc   func(ctx context.Context) (string, error)
+	SnapshotData []byte // default "GEOREP-SNAPSHOT\ntest snapshot\n"
 
-	mu     sync.Mutex
-	status server.Status
+	mu        sync.Mutex
+	status    server.Status
+	snapshots map[string][]byte
 }
 
 var _ server.Operator = (*Operator)(nil)
@@ -60,3 +67,46 @@ func (o *Operator) Digest(ctx context.Context) (string, error) {
 	}
 	return "digest", nil
 }
+
+// Snapshot implements server.Operator.
+func (o *Operator) Snapshot(ctx context.Context) (server.SnapshotInfo, error) {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	if o.snapshots == nil {
+		o.snapshots = map[string][]byte{}
+	}
+	data := o.SnapshotData
+	if data == nil {
+		data = []byte("GEOREP-SNAPSHOT\ntest snapshot\n")
+	}
+	name := fmt.Sprintf("%s-%d.snap", o.status.Region, len(o.snapshots)+1)
+	o.snapshots[name] = data
+	sum := sha256.Sum256(data)
+	return server.SnapshotInfo{
+		Name:       name,
+		Size:       int64(len(data)),
+		SHA256:     hex.EncodeToString(sum[:]),
+		Created:    time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC),
+		Region:     o.status.Region,
+		Topic:      "georep.ops",
+		Partitions: 8,
+		Keys:       3,
+		Covers:     map[string]int64{"georep.ops": 10, "eu.georep.ops": 7},
+		Applied:    o.status.Applied,
+	}, nil
+}
+
+// OpenSnapshot implements server.Operator.
+func (o *Operator) OpenSnapshot(name string) (server.SnapshotFile, error) {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	data, ok := o.snapshots[name]
+	if !ok {
+		return nil, fmt.Errorf("%w: %q", server.ErrNoSnapshot, name)
+	}
+	return snapshotFile{bytes.NewReader(data)}, nil
+}
+
+type snapshotFile struct{ *bytes.Reader }
+
+func (snapshotFile) Close() error { return nil }
