@@ -95,14 +95,19 @@ func (n *Node) SaveSnapshot(ctx context.Context) (SavedSnapshot, error) {
 	}
 	defer os.Remove(tmp.Name()) // after the rename, a no-op
 	h := sha256.New()
-	cw := &countWriter{w: io.MultiWriter(tmp, h)}
-	bw := bufio.NewWriterSize(cw, 1<<20)
+	bw := bufio.NewWriterSize(io.MultiWriter(tmp, h), 1<<20)
 	out.Header, out.Stats, err = n.WriteSnapshot(ctx, bw)
 	if err == nil {
 		err = bw.Flush()
 	}
 	if err == nil {
 		err = tmp.Sync()
+	}
+	if err == nil {
+		var st os.FileInfo
+		if st, err = tmp.Stat(); err == nil {
+			out.Size = st.Size()
+		}
 	}
 	if cerr := tmp.Close(); err == nil {
 		err = cerr
@@ -114,7 +119,7 @@ func (n *Node) SaveSnapshot(ctx context.Context) (SavedSnapshot, error) {
 		return out, fmt.Errorf("write snapshot %s: %w", out.Name, err)
 	}
 	syncDir(dir)
-	out.Size, out.SHA256 = cw.n, hex.EncodeToString(h.Sum(nil))
+	out.SHA256 = hex.EncodeToString(h.Sum(nil))
 	return out, nil
 }
 
@@ -261,14 +266,3 @@ func (n *Node) snapshotLoop(ctx context.Context) error {
 
 // Applied is the per-origin greatest sequence the snapshot covers.
 func (s SavedSnapshot) Applied() crdt.Clock { return s.Header.Applied() }
-
-type countWriter struct {
-	w io.Writer
-	n int64
-}
-
-func (c *countWriter) Write(p []byte) (int, error) {
-	n, err := c.w.Write(p)
-	c.n += int64(n)
-	return n, err
-}
