@@ -75,7 +75,7 @@ type command struct {
 // it is registered for) on another key, for RENAME and COPY. They follow
 // an OpDelete of the destination in the same event; the expiry is added
 // by the caller. Each data type registers one.
-type copyFunc func(tx Tx, src *crdt.Key, srcKey []byte, now int64) ([]crdt.Op, error)
+type copyFunc func(tx Tx, src *crdt.Key, srcKey, dstKey []byte, now int64) ([]crdt.Op, error)
 
 // registry is the command table and the per-type hooks. It is built once in
 // New and read-only afterwards.
@@ -94,6 +94,7 @@ func newRegistry() *registry {
 	addHashCommands(r)
 	addSetCommands(r)
 	addZSetCommands(r)
+	addListCommands(r)
 	addGeoCommands(r)
 	r.loadSpecs()
 	return r

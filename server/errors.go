@@ -74,6 +74,15 @@ var (
 	ErrGeoBox          = errors.New("server: height or width cannot be negative")
 	ErrGeoAnyCount     = errors.New("server: ANY without COUNT")
 	ErrTooManyElems    = errors.New("server: too many elements in one write")
+
+	// Lists (lists.go, blocking.go).
+	ErrIndexRange      = errors.New("server: index out of range")
+	ErrRankZero        = errors.New("server: RANK can't be zero")
+	ErrCountNegative   = errors.New("server: COUNT can't be negative")
+	ErrMaxLenNegative  = errors.New("server: MAXLEN can't be negative")
+	ErrTimeoutNegative = errors.New("server: timeout is negative")
+	ErrTimeoutNotFloat = errors.New("server: timeout is not a float or out of range")
+	ErrTimeoutRange    = errors.New("server: timeout is out of range")
 )
 
 var errorReplies = map[error]string{
@@ -136,6 +145,14 @@ var errorReplies = map[error]string{
 	ErrGeoBox:          "ERR height or width cannot be negative",
 	ErrGeoAnyCount:     "ERR the ANY argument requires COUNT argument",
 	ErrTooManyElems:    "ERR georep: a write may change at most 8192 elements of a collection at once",
+
+	ErrIndexRange:      "ERR index out of range",
+	ErrRankZero:        "ERR RANK can't be zero: use 1 to start from the first match, 2 from the second ... or use negative to start from the end of the list",
+	ErrCountNegative:   "ERR COUNT can't be negative",
+	ErrMaxLenNegative:  "ERR MAXLEN can't be negative",
+	ErrTimeoutNegative: "ERR timeout is negative",
+	ErrTimeoutNotFloat: "ERR timeout is not a float or out of range",
+	ErrTimeoutRange:    "ERR timeout is out of range",
 }
 
 // replyError is an error that carries its own reply text: the formatted

@@ -39,7 +39,7 @@ const maxElemOps = 8192
 
 // copyHash is RENAME/COPY's content of a hash: every field's visible
 // value, as registers.
-func copyHash(tx Tx, src *crdt.Key, srcKey []byte, _ int64) ([]crdt.Op, error) {
+func copyHash(tx Tx, src *crdt.Key, srcKey, _ []byte, _ int64) ([]crdt.Op, error) {
 	var ops []crdt.Op
 	err := tx.ScanElems(srcKey, crdt.TypeHash, nil, func(f []byte, c *crdt.Cell) bool {
 		v, _ := c.Value()

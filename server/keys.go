@@ -280,13 +280,13 @@ func cmdScan(cl *call) (Reply, error) {
 
 // renameOps returns the ops that make dst a copy of src's visible value
 // and expiry: an observed delete of dst, the value, the expiry.
-func (cl *call) copyOps(tx Tx, src *crdt.Key, t crdt.Type, srcKey []byte) ([]crdt.Op, error) {
+func (cl *call) copyOps(tx Tx, src *crdt.Key, t crdt.Type, srcKey, dstKey []byte) ([]crdt.Op, error) {
 	cp := cl.s.reg.copies[t]
 	if cp == nil {
 		return nil, ErrWrongType
 	}
 	ops := []crdt.Op{{Kind: crdt.OpDelete}}
-	content, err := cp(tx, src, srcKey, tx.Now())
+	content, err := cp(tx, src, srcKey, dstKey, tx.Now())
 	if err != nil {
 		return nil, err
 	}
@@ -324,7 +324,7 @@ func cmdRename(cl *call) (Reply, error) {
 			}
 			reply = replyOne
 		}
-		ops, err := cl.copyOps(tx, k, t, src)
+		ops, err := cl.copyOps(tx, k, t, src, dst)
 		if err != nil {
 			return err
 		}
@@ -374,7 +374,7 @@ func cmdCopy(cl *call) (Reply, error) {
 		if dt != crdt.TypeNone && !replace {
 			return nil
 		}
-		ops, err := cl.copyOps(tx, k, t, src)
+		ops, err := cl.copyOps(tx, k, t, src, dst)
 		if err != nil {
 			return err
 		}

@@ -37,8 +37,9 @@ var (
 //	@config requirepass secret   server config for the file
 //	@georep            georep-only file: skipped with -against
 //
-// Blank lines end an expectation. -rewrite regenerates the expectations;
-// read the diff before committing.
+// Blank lines end an expectation. -rewrite regenerates the expectations
+// (with -against, from that redis-server, georep-only lines kept); read the
+// diff before committing.
 func TestScenarios(t *testing.T) {
 	files, err := filepath.Glob("testdata/*.txt")
 	if err != nil {
@@ -228,7 +229,7 @@ func runScenario(t *testing.T, file string) {
 		out = append(out, got...)
 	}
 	out = append(out, lines[last:]...)
-	if *rewrite && *against == "" {
+	if *rewrite {
 		newData := []byte(strings.Join(out, "\n"))
 		if !bytes.Equal(newData, data) {
 			if err := os.WriteFile(file, newData, 0o644); err != nil {

@@ -36,7 +36,7 @@ func addSetCommands(r *registry) {
 }
 
 // copySet is RENAME/COPY's content of a set: an add of every member.
-func copySet(tx Tx, _ *crdt.Key, srcKey []byte, _ int64) ([]crdt.Op, error) {
+func copySet(tx Tx, _ *crdt.Key, srcKey, _ []byte, _ int64) ([]crdt.Op, error) {
 	var ops []crdt.Op
 	err := tx.ScanElems(srcKey, crdt.TypeSet, nil, func(m []byte, _ *crdt.Cell) bool {
 		ops = append(ops, crdt.Op{Kind: crdt.OpSAdd, Elem: m})

@@ -38,7 +38,7 @@ func addStringCommands(r *registry) {
 }
 
 // copyString is RENAME/COPY's content of a string: its visible value.
-func copyString(_ Tx, src *crdt.Key, _ []byte, now int64) ([]crdt.Op, error) {
+func copyString(_ Tx, src *crdt.Key, _, _ []byte, now int64) ([]crdt.Op, error) {
 	v, _ := src.String(now)
 	return []crdt.Op{{Kind: crdt.OpSet, Value: v}}, nil
 }

@@ -60,7 +60,7 @@ func addZSetCommands(r *registry) {
 
 // copyZSet is RENAME/COPY's content of a sorted set: a ZADD of every
 // member's visible score.
-func copyZSet(tx Tx, _ *crdt.Key, srcKey []byte, _ int64) ([]crdt.Op, error) {
+func copyZSet(tx Tx, _ *crdt.Key, srcKey, _ []byte, _ int64) ([]crdt.Op, error) {
 	var ops []crdt.Op
 	err := tx.ScanElems(srcKey, crdt.TypeZSet, nil, func(m []byte, c *crdt.Cell) bool {
 		s, _ := c.Score()

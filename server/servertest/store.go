@@ -1,7 +1,7 @@
 // Package servertest provides in-memory fakes of the interfaces package
 // server consumes, for tests: Store applies effects immediately through
-// crdt.Key.Apply (with the same prepending rules as the real store), and
-// Operator answers GEOREP commands from fields.
+// crdt.Key.Apply and crdt.ApplyList (with the same prepending rules as the
+// real store), and Operator answers GEOREP commands from fields.
 package servertest
 
 import (
@@ -53,6 +53,9 @@ type Store struct {
 	mu      sync.Mutex
 	keys    map[string]*crdt.Key
 	cells   map[string]keyCells // collection elements per key
+	lists   map[string]memKV    // list records per key
+	watch   func(key []byte)
+	remote  map[crdt.ReplicaID]uint64 // last sequence of simulated peers
 	seq     uint64
 	hlc     crdt.HLC
 	events  []crdt.Event
@@ -75,7 +78,11 @@ var _ server.Store = (*Store)(nil)
 
 // NewStore returns an empty store of region instance 1.
 func NewStore() *Store {
-	return &Store{Clock: NewClock(StartMs), Origin: 1, keys: make(map[string]*crdt.Key), cells: make(map[string]keyCells)}
+	return &Store{
+		Clock: NewClock(StartMs), Origin: 1,
+		keys: make(map[string]*crdt.Key), cells: make(map[string]keyCells), lists: make(map[string]memKV),
+		remote: make(map[crdt.ReplicaID]uint64),
+	}
 }
 
 // HoldAcks makes the acks of later updates wait until ReleaseAcks.
@@ -141,17 +148,10 @@ func (s *Store) Key(key string) *crdt.Key {
 }
 
 // MakeType gives key live state of collection type t (one element: hash
-// field "f" = "v", set member "m", sorted-set member "m" with score 1), as
-// a write by this region would; a list gets a live count only (lists are
-// not stored yet).
+// field "f" = "v", set member "m", sorted-set member "m" with score 1, list
+// element "e"), as a write by this region would.
 func (s *Store) MakeType(key string, t crdt.Type) {
 	s.mu.Lock()
-	defer s.mu.Unlock()
-	k := s.keys[key]
-	if k == nil {
-		k = &crdt.Key{}
-		s.keys[key] = k
-	}
 	var op crdt.Op
 	switch t {
 	case crdt.TypeHash:
@@ -160,16 +160,53 @@ func (s *Store) MakeType(key string, t crdt.Type) {
 		op = crdt.Op{Kind: crdt.OpSAdd, Elem: []byte("m")}
 	case crdt.TypeZSet:
 		op = crdt.Op{Kind: crdt.OpZAdd, Elem: []byte("m"), Value: crdt.ScoreBytes(1)}
+	case crdt.TypeList:
+		l, err := crdt.OpenList(s.lists[key])
+		if err != nil {
+			panic(err)
+		}
+		ops, err := l.AppendPush(nil, false, []byte("e"))
+		if err != nil {
+			panic(err)
+		}
+		op = ops[0]
 	default:
-		ev := s.stamp([]byte(key), k)
-		k.VV = k.VV.With(ev.Dot.Origin, ev.Dot.Seq)
-		k.NoteWrite(t, &ev)
-		k.AddLen(t, 1)
-		return
+		panic(fmt.Sprintf("servertest: MakeType of %v", t))
 	}
-	t0 := &tx{s: s, allowed: map[string]bool{key: true}, overlay: make(map[string]*crdt.Key), cellOverlay: make(map[string]keyCells)}
+	t0 := s.newTx(key)
 	t0.Emit([]byte(key), op)
 	t0.commit()
+	s.mu.Unlock()
+	s.notify(t0.grown)
+}
+
+// newTx returns a Tx allowed to read and write keys (s.mu held).
+func (s *Store) newTx(keys ...string) *tx {
+	t := &tx{
+		s: s, allowed: make(map[string]bool), overlay: make(map[string]*crdt.Key),
+		cellOverlay: make(map[string]keyCells), listOverlay: make(map[string]*cowKV),
+	}
+	for _, k := range keys {
+		t.allowed[k] = true
+	}
+	return t
+}
+
+// notify calls the WatchLists function with each key in grown (s.mu not
+// held).
+func (s *Store) notify(grown []string) {
+	if len(grown) == 0 {
+		return
+	}
+	s.mu.Lock()
+	fn := s.watch
+	s.mu.Unlock()
+	if fn == nil {
+		return
+	}
+	for _, key := range grown {
+		fn([]byte(key))
+	}
 }
 
 // stamp returns an event on key with the next dot and HLC and k's VV as
@@ -202,20 +239,22 @@ func (s *Store) Update(ctx context.Context, keys [][]byte, fn func(t server.Tx) 
 		return nil, err
 	}
 	s.mu.Lock()
-	defer s.mu.Unlock()
 	if s.refuse != nil {
+		s.mu.Unlock()
 		return nil, s.refuse
 	}
-	t := &tx{s: s, allowed: make(map[string]bool), overlay: make(map[string]*crdt.Key), cellOverlay: make(map[string]keyCells)}
+	t := s.newTx()
 	for _, k := range keys {
 		t.allowed[string(k)] = true
 	}
-	if err := fn(t); err != nil {
-		s.seq -= uint64(len(t.events)) // dots of discarded events are reused
-		return nil, err
+	err := fn(t)
+	if err == nil {
+		err = t.bad
 	}
-	if t.bad != nil {
-		return nil, t.bad
+	if err != nil {
+		s.seq -= uint64(len(t.events)) // dots of discarded events are reused
+		s.mu.Unlock()
+		return nil, err
 	}
 	t.commit()
 	a := &ack{done: make(chan struct{}), err: s.failAck}
@@ -224,6 +263,8 @@ func (s *Store) Update(ctx context.Context, keys [][]byte, fn func(t server.Tx) 
 	} else {
 		close(a.done)
 	}
+	s.mu.Unlock()
+	s.notify(t.grown)
 	return a, nil
 }
 
@@ -235,7 +276,7 @@ func (s *Store) FlushAll(ctx context.Context) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.flushes++
-	t := &tx{s: s, allowed: make(map[string]bool), overlay: make(map[string]*crdt.Key), cellOverlay: make(map[string]keyCells)}
+	t := s.newTx()
 	for _, key := range s.sortedKeys() {
 		t.allowed[key] = true
 		t.Emit([]byte(key), crdt.Op{Kind: crdt.OpDelete})
@@ -273,7 +314,9 @@ type tx struct {
 	allowed     map[string]bool
 	overlay     map[string]*crdt.Key
 	cellOverlay map[string]keyCells
+	listOverlay map[string]*cowKV
 	events      []crdt.Event
+	grown       []string // keys whose list gained elements
 	bad         error
 }
 
@@ -284,6 +327,9 @@ func (t *tx) commit() {
 	}
 	for key, kc := range t.cellOverlay {
 		t.s.cells[key] = kc
+	}
+	for key, kv := range t.listOverlay {
+		t.s.lists[key] = kv.merged()
 	}
 	t.s.events = append(t.s.events, t.events...)
 }
@@ -413,7 +459,7 @@ func (t *tx) Emit(key []byte, ops ...crdt.Op) {
 			continue
 		}
 		et := op.ElemType()
-		if et == crdt.TypeNone {
+		if et == crdt.TypeNone || et == crdt.TypeList {
 			continue
 		}
 		c := kc[et][string(op.Elem)]
@@ -432,21 +478,32 @@ func (t *tx) Emit(key []byte, ops ...crdt.Op) {
 	}
 	ev := t.s.stamp(key, k)
 	ev.Ops = all
-	applyEvent(k, kc, &ev)
+	before := k.Len(crdt.TypeList)
+	if err := applyEvent(k, kc, t.listKV(string(key)), &ev); err != nil {
+		t.bad = errors.Join(t.bad, err)
+		return
+	}
+	if k.Len(crdt.TypeList) > before {
+		t.grown = append(t.grown, string(key))
+	}
 	t.overlay[string(key)] = k
 	t.cellOverlay[string(key)] = kc
 	t.events = append(t.events, ev)
 }
 
-// applyEvent folds ev into k and its elements the way the materializer
-// does (without garbage collection).
-func applyEvent(k *crdt.Key, kc keyCells, ev *crdt.Event) {
+// applyEvent folds ev into k, its elements and its list the way the
+// materializer does (without garbage collection).
+func applyEvent(k *crdt.Key, kc keyCells, list crdt.KV, ev *crdt.Event) error {
 	if !k.Apply(ev, nil) {
-		return
+		return nil
 	}
+	hasList := false
 	for i := range ev.Ops {
 		op := &ev.Ops[i]
-		if et := op.ElemType(); et != crdt.TypeNone {
+		hasList = hasList || crdt.IsListOp(op)
+		if et := op.ElemType(); et == crdt.TypeList {
+			continue
+		} else if et != crdt.TypeNone {
 			before, after := k.ApplyElem(kc.cell(et, op.Elem), ev, op, nil)
 			k.AddLen(et, liveDelta(before, after))
 			continue
@@ -470,6 +527,10 @@ func applyEvent(k *crdt.Key, kc keyCells, ev *crdt.Event) {
 			}
 		}
 	}
+	if hasList {
+		return crdt.ApplyList(list, k, ev, crdt.ListOptions{})
+	}
+	return nil
 }
 
 func liveDelta(before, after bool) int64 {
@@ -487,7 +548,7 @@ func removedTypes(op *crdt.Op) []crdt.Type {
 	switch {
 	case op.Kind == crdt.OpDelete:
 		return []crdt.Type{crdt.TypeHash, crdt.TypeSet, crdt.TypeZSet}
-	case op.Kind == crdt.OpDeleteType && op.Type != crdt.TypeString:
+	case op.Kind == crdt.OpDeleteType && op.Type != crdt.TypeString && op.Type != crdt.TypeList:
 		return []crdt.Type{op.Type}
 	}
 	return nil
@@ -641,7 +702,13 @@ func (t *tx) check(key []byte) error {
 // changes nothing. With it, several Stores simulate regions.
 func (s *Store) Receive(ev crdt.Event) {
 	s.mu.Lock()
-	defer s.mu.Unlock()
+	grown := s.receive(&ev)
+	s.mu.Unlock()
+	s.notify(grown)
+}
+
+// receive applies ev and returns its key if its list grew (s.mu held).
+func (s *Store) receive(ev *crdt.Event) (grown []string) {
 	key := string(ev.Key)
 	k := s.keys[key]
 	if k == nil {
@@ -653,14 +720,144 @@ func (s *Store) Receive(ev crdt.Event) {
 		kc = make(keyCells)
 		s.cells[key] = kc
 	}
-	applyEvent(k, kc, &ev)
+	list := s.lists[key]
+	if list == nil {
+		list = make(memKV)
+		s.lists[key] = list
+	}
+	before := k.Len(crdt.TypeList)
+	if err := applyEvent(k, kc, list, ev); err != nil {
+		panic(fmt.Sprintf("servertest: receive %v: %v", ev.Dot, err))
+	}
 	if ev.HLC > s.hlc {
 		s.hlc = ev.HLC
 	}
+	if k.Len(crdt.TypeList) > before {
+		return []string{key}
+	}
+	return nil
 }
 
-// List implements server.View (lists are not modelled yet).
-func (t *tx) List(key []byte) (*crdt.List, error) { return nil, errors.New("lists are not modelled") }
+// RemotePush simulates an RPUSH (or LPUSH with left) of values on key made
+// by region origin after seeing everything applied here, arriving through
+// replication: the event is applied as Receive does (waking blocked
+// clients through WatchLists) and returned.
+func (s *Store) RemotePush(origin crdt.ReplicaID, key string, left bool, values ...string) crdt.Event {
+	s.mu.Lock()
+	l, err := crdt.OpenList(s.lists[key])
+	if err != nil {
+		panic(err)
+	}
+	vs := make([][]byte, len(values))
+	for i, v := range values {
+		vs[i] = []byte(v)
+	}
+	ops, err := l.AppendPush(nil, left, vs...)
+	if err != nil {
+		panic(err)
+	}
+	s.remote[origin]++
+	s.hlc = crdt.NextHLC(s.hlc, s.Clock.Now())
+	ev := crdt.Event{Dot: crdt.Dot{Origin: origin, Seq: s.remote[origin]}, HLC: s.hlc, Key: []byte(key), Ops: ops}
+	if k := s.keys[key]; k != nil {
+		ev.Observed = k.VV.Clone()
+	}
+	grown := s.receive(&ev)
+	s.mu.Unlock()
+	s.notify(grown)
+	return ev
+}
 
-// WatchLists implements server.Store.
-func (s *Store) WatchLists(fn func(key []byte)) {}
+// List implements server.View: key's list as applied, or through a Tx
+// with the Tx's events applied.
+func (t *tx) List(key []byte) (*crdt.List, error) {
+	if err := t.check(key); err != nil {
+		return nil, err
+	}
+	if t.allowed == nil {
+		return crdt.OpenList(t.s.lists[string(key)])
+	}
+	return crdt.OpenList(t.listKV(string(key)))
+}
+
+// listKV returns the Tx's copy-on-write view of key's list records.
+func (t *tx) listKV(key string) *cowKV {
+	kv := t.listOverlay[key]
+	if kv == nil {
+		kv = &cowKV{base: t.s.lists[key], over: make(map[string][]byte), gone: make(map[string]bool)}
+		t.listOverlay[key] = kv
+	}
+	return kv
+}
+
+// WatchLists implements server.Store: fn is called after every Update,
+// FlushAll, Receive or RemotePush that grew a list, without the store's
+// lock held.
+func (s *Store) WatchLists(fn func(key []byte)) {
+	s.mu.Lock()
+	s.watch = fn
+	s.mu.Unlock()
+}
+
+// memKV is a crdt.KV in a map.
+type memKV map[string][]byte
+
+func (m memKV) Get(key []byte) ([]byte, bool, error) {
+	v, ok := m[string(key)]
+	return v, ok, nil
+}
+
+func (m memKV) Set(key, value []byte) error {
+	m[string(key)] = value
+	return nil
+}
+
+func (m memKV) Delete(key []byte) error {
+	delete(m, string(key))
+	return nil
+}
+
+// cowKV is a crdt.KV over a memKV that keeps its writes apart until
+// merged.
+type cowKV struct {
+	base memKV
+	over map[string][]byte
+	gone map[string]bool
+}
+
+func (c *cowKV) Get(key []byte) ([]byte, bool, error) {
+	if c.gone[string(key)] {
+		return nil, false, nil
+	}
+	if v, ok := c.over[string(key)]; ok {
+		return v, true, nil
+	}
+	return c.base.Get(key)
+}
+
+func (c *cowKV) Set(key, value []byte) error {
+	c.over[string(key)] = value
+	delete(c.gone, string(key))
+	return nil
+}
+
+func (c *cowKV) Delete(key []byte) error {
+	delete(c.over, string(key))
+	c.gone[string(key)] = true
+	return nil
+}
+
+// merged returns base with the writes applied (base is modified).
+func (c *cowKV) merged() memKV {
+	m := c.base
+	if m == nil {
+		m = make(memKV, len(c.over))
+	}
+	for k, v := range c.over {
+		m[k] = v
+	}
+	for k := range c.gone {
+		delete(m, k)
+	}
+	return m
+}
