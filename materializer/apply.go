@@ -119,10 +119,11 @@ func (n *Node) applyBatch(p *partition, recs []*kgo.Record) error {
 	var others [][]byte  // keys changed by events that are not own
 	var nApplied int64
 	eb := n.newElemBatch(txn)
+	lb := n.newListBatch(txn)
 	var rest []*kgo.Record // left for the next transaction
 	var size int
 	for i, r := range recs {
-		if i > 0 && (len(keys)+eb.entries() > maxBatchEntries || size > maxBatchBytes) {
+		if i > 0 && (len(keys)+eb.entries()+lb.entries() > maxBatchEntries || size > maxBatchBytes) {
 			rest = recs[i:]
 			break
 		}
@@ -158,6 +159,9 @@ func (n *Node) applyBatch(p *partition, recs []*kgo.Record) error {
 			if err := eb.apply(l, ev, stable); err != nil {
 				return err
 			}
+			if err := lb.apply(l, ev, stable); err != nil {
+				return err
+			}
 		}
 		nApplied++
 		if o == n.origin {
@@ -169,6 +173,9 @@ func (n *Node) applyBatch(p *partition, recs []*kgo.Record) error {
 		n.observeHLC(ev.HLC)
 	}
 	if err := eb.flush(keys); err != nil {
+		return err
+	}
+	if err := lb.flush(p.id); err != nil {
 		return err
 	}
 	for _, l := range keys {
@@ -210,6 +217,7 @@ func (n *Node) applyBatch(p *partition, recs []*kgo.Record) error {
 		return fmt.Errorf("commit: %w", err)
 	}
 	n.applied.Add(nApplied)
+	n.notifyLists(lb.grew)
 	ep := n.elemPart(p.id)
 	ep.tombs.Add(eb.tombs)
 	for _, k := range eb.pending {
@@ -263,7 +271,16 @@ func (n *Node) load(txn *badger.Txn, keys map[string]*loaded, key []byte) (*load
 // index in step.
 func (n *Node) store(txn *badger.Txn, l *loaded) error {
 	mk := metaKey(l.key)
-	if l.k.Empty() {
+	empty := l.k.Empty()
+	if empty {
+		// The key's list may still hold tombstones: keep its state.
+		kept, err := listStored(txn, l.key)
+		if err != nil {
+			return err
+		}
+		empty = !kept
+	}
+	if empty {
 		if err := txn.Delete(mk); err != nil {
 			return err
 		}

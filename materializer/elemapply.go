@@ -185,11 +185,15 @@ func (b *elemBatch) markDirty(cs *cellState) {
 // collects garbage Key.Apply left for the caller.
 func (b *elemBatch) apply(l *loaded, ev *crdt.Event, stable crdt.Clock) error {
 	var ks *keyElems
-	elems := false
+	elems, list := false, false
 	for i := range ev.Ops {
 		op := &ev.Ops[i]
 		types := removedTypes(op)
 		t := op.ElemType()
+		if t == crdt.TypeList {
+			list = true // the list batch applies it, then collects
+			continue
+		}
 		if t == crdt.TypeNone && types == nil {
 			continue
 		}
@@ -211,7 +215,7 @@ func (b *elemBatch) apply(l *loaded, ev *crdt.Event, stable crdt.Clock) error {
 			return err
 		}
 	}
-	if elems {
+	if elems && !list {
 		l.k.GC(stable)
 	}
 	return nil

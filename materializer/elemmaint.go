@@ -292,7 +292,15 @@ func sweepEntry(txn *badger.Txn, key []byte, t crdt.Type, elem []byte, stable cr
 		}
 		before := k.Marshal(nil)
 		k.GC(stable)
-		if k.Empty() {
+		drop := k.Empty()
+		if drop {
+			kept, err := listStored(txn, key)
+			if err != nil {
+				return err
+			}
+			drop = !kept
+		}
+		if drop {
 			if err := txn.Delete(metaKey(key)); err != nil {
 				return err
 			}

@@ -32,6 +32,9 @@ type keyView struct {
 	// between Txs.
 	rd   *elemReader
 	snap *badger.Txn
+	// list is the key's list with the view's effects (lists.go), over the
+	// snapshot the view was read from, which it owns (nil until needed).
+	list *cowKV
 }
 
 func newKeyView(key []byte, k *crdt.Key, snap *badger.Txn) *keyView {
@@ -41,24 +44,43 @@ func newKeyView(key []byte, k *crdt.Key, snap *badger.Txn) *keyView {
 	return &keyView{key: key, k: k, cells: make(map[elemID]*crdt.Cell), rd: &elemReader{txn: snap}, snap: snap}
 }
 
-// release ends the view's use by a Tx.
+// release ends the view's use by a Tx. The snapshot stays open when the
+// view's list reads it (a key with a list keeps it for the next write);
+// dropList discards it.
 func (kv *keyView) release() {
-	if kv.snap != nil {
-		kv.snap.Discard()
-		kv.snap = nil
+	if kv.list == nil && kv.snap != nil && kv.mayHaveList() {
+		kv.list = newCowKV(kv.snap, kv.key)
 	}
+	if kv.snap != nil && (kv.list == nil || kv.list.txn != kv.snap) {
+		kv.snap.Discard()
+	}
+	kv.snap = nil
 	kv.rd = nil
 }
 
 // apply folds ev into the view (a duplicate of an applied effect is
 // skipped by the key's dedup).
 func (kv *keyView) apply(ev *crdt.Event) error {
+	if ev.Dot.Seq <= kv.k.VV.Get(ev.Dot.Origin) {
+		return nil
+	}
+	list := kv.needsList(ev)
+	if list {
+		if _, err := kv.listKV(); err != nil {
+			return err
+		}
+	}
 	if !kv.k.Apply(ev, nil) {
 		return nil
 	}
+	if list {
+		if err := kv.applyList(ev); err != nil {
+			return err
+		}
+	}
 	for i := range ev.Ops {
 		op := &ev.Ops[i]
-		if t := op.ElemType(); t != crdt.TypeNone {
+		if t := op.ElemType(); t != crdt.TypeNone && t != crdt.TypeList {
 			c, err := kv.cell(t, op.Elem)
 			if err != nil {
 				return err

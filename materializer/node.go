@@ -165,7 +165,8 @@ type Node struct {
 
 	ready chan struct{} // closed once caught up and writable
 
-	el elemNode // collection element bookkeeping (elemapply.go)
+	el     elemNode                  // collection element bookkeeping (elemapply.go)
+	lwatch atomic.Pointer[listWatch] // WatchLists callback (lists.go)
 
 	snapMu chan struct{} // one snapshot written at a time (snapfiles.go)
 }

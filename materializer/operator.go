@@ -109,6 +109,11 @@ func (n *Node) Status(ctx context.Context) Status {
 		EventsTotal: n.applied.Load(),
 		Tombstones:  n.tombstones(),
 	}
+	if lt, err := listTombstones(n.db); err == nil {
+		st.Tombstones += lt
+	} else {
+		n.log.Warn().Err(err).Msg("count list tombstones")
+	}
 	st.Reason, _ = n.reason.Load().(string)
 	last := make(map[crdt.ReplicaID]crdt.HLC)
 	for _, p := range n.parts {
@@ -197,6 +202,13 @@ func Digest(db *badger.DB, now int64) (string, error) {
 					return false
 				}
 				b = append(b, eb...)
+			}
+			if t == crdt.TypeList {
+				var lb []byte
+				if lb, elemErr = listBytes(txn, key); elemErr != nil {
+					return false
+				}
+				b = append(b, lb...)
 			}
 			at, _ := k.Expiry()
 			b = binary.BigEndian.AppendUint64(b, uint64(at))

@@ -64,8 +64,17 @@ func newPartition(id int32) *partition {
 // dropView drops key's cached view because the applied state changed under
 // it (caller holds mu).
 func (p *partition) dropView(key string) {
-	delete(p.views, key)
+	p.forgetView(key)
 	p.vgen++
+}
+
+// forgetView removes key's cached view, discarding what it holds (caller
+// holds mu).
+func (p *partition) forgetView(key string) {
+	if kv, ok := p.views[key]; ok {
+		kv.dropList()
+		delete(p.views, key)
+	}
 }
 
 // stable returns the partition's watermarks as a clock (caller holds mu or

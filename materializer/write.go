@@ -85,7 +85,7 @@ func (p *partition) removeOverlay(w *pending) {
 	}
 	if len(list) == 0 {
 		delete(p.overlay, k)
-		delete(p.views, k) // the applied state is the view now
+		p.forgetView(k) // the applied state is the view now
 	} else {
 		p.overlay[k] = list
 	}
@@ -260,7 +260,14 @@ func (t *Tx) Emit(key []byte, ops ...crdt.Op) {
 	ev.Dot = crdt.Dot{Origin: t.n.origin, Seq: t.n.seq}
 	t.n.seqMu.Unlock()
 	ev.HLC = t.n.nextHLC()
-	if err := kv.apply(ev); err != nil {
+	err = kv.apply(ev)
+	if errors.Is(err, errViewRebuild) {
+		// A cached view without its list: derive it afresh.
+		if kv, err = t.rebuildView(key); err == nil {
+			err = kv.apply(ev)
+		}
+	}
+	if err != nil {
 		t.err = err
 	}
 	t.out = append(t.out, &pending{ev: ev, part: t.n.partOf(key), done: make(chan struct{})})
@@ -332,8 +339,8 @@ func (n *Node) complete(kv *keyView, now int64, ops []crdt.Op) ([]crdt.Op, error
 			continue
 		}
 		t := op.ElemType()
-		if t == crdt.TypeNone {
-			continue
+		if t == crdt.TypeNone || t == crdt.TypeList {
+			continue // lists need nothing more (crdt.List plans whole ops)
 		}
 		c, err := kv.peek(t, op.Elem)
 		if err != nil {
@@ -378,7 +385,13 @@ func (n *Node) Update(ctx context.Context, keys [][]byte, fn func(tx *Tx) error)
 			tx.rtxn.Discard()
 		}
 	}()
-	defer tx.release()
+	kept := false
+	defer func() {
+		if !kept { // the views are not kept: release them and their lists
+			tx.release()
+			tx.dropLists()
+		}
+	}()
 	if err := fn(tx); err != nil {
 		return nil, err
 	}
@@ -387,6 +400,9 @@ func (n *Node) Update(ctx context.Context, keys [][]byte, fn func(tx *Tx) error)
 	}
 	n.enqueue(ctx, tx.out)
 	tx.release()
+	// From here on the views kept belong to the partition (the apply loop
+	// may drop them): the Tx does not touch them again.
+	kept = true
 	tx.keepViews()
 	return &Ack{ws: tx.out, timeout: n.cfg.WriteTimeout}, nil
 }
@@ -398,10 +414,19 @@ func (t *Tx) keepViews() {
 	for key, v := range t.views {
 		p := v.part
 		p.mu.Lock()
-		if p.vgen == v.gen && len(p.overlay[key]) > 0 {
+		if p.vgen == v.gen && len(p.overlay[key]) > 0 && v.kv.cacheable() {
 			p.views[key] = v.kv
+		} else {
+			v.kv.dropList()
 		}
 		p.mu.Unlock()
+	}
+}
+
+// dropLists discards the lists of the Tx's views, which are not kept.
+func (t *Tx) dropLists() {
+	for _, v := range t.views {
+		v.kv.dropList()
 	}
 }
 
