@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"time"
 
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kerr"
@@ -17,6 +18,11 @@ const DefaultPartitions = 8
 // EnsureTopics creates each topic with partitions partitions unless it
 // exists; an existing topic with another partition count is an error, since
 // key-to-partition mapping must agree across regions.
+//
+// A topic another client created a moment earlier (TOPIC_ALREADY_EXISTS) may
+// not be in every broker's metadata yet: EnsureTopics then polls until it is,
+// with fresh metadata requests (franz-go would otherwise answer from its
+// metadata cache, where "unknown topic" stays for 5 s), until ctx ends.
 func EnsureTopics(ctx context.Context, adm *kadm.Client, partitions int32, topics ...string) error {
 	resp, err := adm.CreateTopics(ctx, partitions, -1, nil, topics...)
 	if err != nil {
@@ -27,18 +33,56 @@ func EnsureTopics(ctx context.Context, adm *kadm.Client, partitions int32, topic
 			return fmt.Errorf("create topic %s: %w", t.Topic, t.Err)
 		}
 	}
-	md, err := adm.ListTopics(ctx, topics...)
+	wait := 20 * time.Millisecond
+	for {
+		missing, err := checkTopics(ctx, adm, partitions, topics)
+		if err != nil || missing == nil {
+			return err
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("topic %s not available: %w", missing.topic, missing.err)
+		case <-time.After(wait):
+		}
+		wait = min(2*wait, 250*time.Millisecond)
+	}
+}
+
+type missingTopic struct {
+	topic string
+	err   error
+}
+
+// checkTopics describes the topics with a metadata request that bypasses
+// the client's cache (kadm.WithAuthorizedOps does) and refreshes it. It
+// returns the first topic not (yet) available, or an error for a wrong
+// partition count.
+func checkTopics(ctx context.Context, adm *kadm.Client, partitions int32, topics []string) (*missingTopic, error) {
+	md, err := adm.ListTopics(kadm.WithAuthorizedOps(ctx), topics...)
 	if err != nil {
-		return fmt.Errorf("describe topics: %w", err)
+		if ctx.Err() != nil {
+			return nil, fmt.Errorf("describe topics: %w", err)
+		}
+		return &missingTopic{topic: strings.Join(topics, ","), err: err}, nil
 	}
 	for _, t := range topics {
 		d, ok := md[t]
-		if !ok || d.Err != nil {
-			return fmt.Errorf("topic %s not available: %v", t, d.Err)
+		switch {
+		case !ok:
+			return &missingTopic{topic: t, err: kerr.UnknownTopicOrPartition}, nil
+		case d.Err != nil:
+			return &missingTopic{topic: t, err: d.Err}, nil
+		case len(d.Partitions) == 0:
+			return &missingTopic{topic: t, err: kerr.LeaderNotAvailable}, nil
 		}
 		if n := int32(len(d.Partitions)); n != partitions {
-			return fmt.Errorf("topic %s has %d partitions, georep is configured for %d: every region must use the same count", t, n, partitions)
+			return nil, fmt.Errorf("topic %s has %d partitions, georep is configured for %d: every region must use the same count", t, n, partitions)
+		}
+		for _, p := range d.Partitions {
+			if p.Err != nil && !errors.Is(p.Err, kerr.ReplicaNotAvailable) {
+				return &missingTopic{topic: fmt.Sprintf("%s/%d", t, p.Partition), err: p.Err}, nil
+			}
 		}
 	}
-	return nil
+	return nil, nil
 }

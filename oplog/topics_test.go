@@ -3,7 +3,9 @@ package oplog_test
 import (
 	"context"
 	"errors"
+	"strings"
 	"testing"
+	"time"
 
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kfake"
@@ -77,4 +79,48 @@ func TestListTopics(t *testing.T) {
 			t.Fatalf("%+v, %v", ts, err)
 		}
 	})
+}
+
+// TestEnsureTopics_CreatedElsewhere: a topic another client created after
+// this client's metadata cache learnt it was unknown (a node and a bridge
+// creating the same topic at once) is found at once, not after the cache's
+// 5 s; a wrong partition count is still an error.
+func TestEnsureTopics_CreatedElsewhere(t *testing.T) {
+	c, err := kfake.NewCluster(kfake.NumBrokers(1))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	client := func() *kadm.Client {
+		cl, err := kgo.NewClient(kgo.SeedBrokers(c.ListenAddrs()...))
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(cl.Close)
+		return kadm.NewClient(cl)
+	}
+	loser, winner := client(), client()
+	ctx := context.Background()
+	md, err := loser.ListTopics(ctx, "eu.georep.ops") // caches "unknown topic"
+	if err != nil {
+		t.Fatal(err)
+	}
+	if d := md["eu.georep.ops"]; d.Err == nil {
+		t.Fatalf("topic exists before it was created: %+v", d)
+	}
+	if err := oplog.EnsureTopics(ctx, winner, 4, "eu.georep.ops"); err != nil {
+		t.Fatal(err)
+	}
+	// Well within the cache's lifetime: the loser must not need it to expire.
+	cctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+	defer cancel()
+	if err := oplog.EnsureTopics(cctx, loser, 4, "eu.georep.ops"); err != nil {
+		t.Fatalf("EnsureTopics of a topic created elsewhere: %v", err)
+	}
+	if _, err := loser.ListEndOffsets(cctx, "eu.georep.ops"); err != nil {
+		t.Fatalf("end offsets after EnsureTopics: %v", err)
+	}
+	if err := oplog.EnsureTopics(cctx, loser, 8, "eu.georep.ops"); err == nil || !strings.Contains(err.Error(), "has 4 partitions") {
+		t.Fatalf("EnsureTopics with another partition count = %v, want a partition count error", err)
+	}
 }
