@@ -85,9 +85,30 @@ func New(cfg Config, log zerolog.Logger) (*Bridge, error) {
 // Peer is the mirrored region.
 func (b *Bridge) Peer() string { return b.cfg.Peer }
 
-// Run copies records until ctx ends. Unreachable clusters are retried.
+// Run copies records until ctx ends. Unreachable clusters are retried. A
+// record the local cluster refuses (a produce error franz-go does not retry)
+// stops the copy before the bridge's position moves past it; the bridge
+// then starts again from the mirror's last copied record (its
+// georep-src-offset header), so no record is ever skipped.
 func (b *Bridge) Run(ctx context.Context) error {
 	defer b.Close()
+	for {
+		err := b.copy(ctx)
+		if ctx.Err() != nil {
+			return nil
+		}
+		b.log.Error().Err(err).Msg("mirroring stopped; restarting from the last record in the local mirror")
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-time.After(time.Second):
+		}
+	}
+}
+
+// copy mirrors until ctx ends (nil) or a record cannot be produced (its
+// error).
+func (b *Bridge) copy(ctx context.Context) error {
 	target := oplog.MirrorTopic(b.cfg.Peer, b.cfg.Topic)
 	prod, err := kgo.NewClient(
 		kgo.SeedBrokers(b.cfg.TargetBrokers...),
@@ -137,6 +158,8 @@ func (b *Bridge) Run(ctx context.Context) error {
 	}
 	defer cons.Close()
 	b.log.Info().Msg("mirroring")
+	var failMu sync.Mutex
+	var failed error // first produce error of the current batch
 	for {
 		fs := cons.PollRecords(ctx, 8192)
 		if ctx.Err() != nil {
@@ -161,17 +184,34 @@ func (b *Bridge) Run(ctx context.Context) error {
 				Timestamp: r.Timestamp,
 				Headers:   append(append([]kgo.RecordHeader(nil), r.Headers...), kgo.RecordHeader{Key: HeaderSourceOffset, Value: strconv.AppendInt(nil, r.Offset, 10)}),
 			}
-			prod.Produce(ctx, out, func(_ *kgo.Record, err error) {
-				if err != nil && ctx.Err() == nil {
-					b.log.Error().Err(err).Msg("produce to local mirror")
+			prod.Produce(ctx, out, func(out *kgo.Record, err error) {
+				if err != nil {
+					failMu.Lock()
+					if failed == nil {
+						failed = fmt.Errorf("copy %s/%d offset %d to %s: %w", b.cfg.Topic, out.Partition, r.Offset, target, err)
+					}
+					failMu.Unlock()
 				}
 			})
 		})
 		if len(next) == 0 {
 			continue
 		}
+		// Flush returns only when ctx ends; a record's own failure comes
+		// through its promise (franz-go retries retriable errors without
+		// limit, and fails the partition's later buffered records with
+		// it, so nothing after a failed record lands in the mirror).
 		if err := prod.Flush(ctx); err != nil {
-			return nil // only on ctx end: produce retries without limit
+			return nil
+		}
+		failMu.Lock()
+		err := failed
+		failMu.Unlock()
+		if err != nil {
+			if ctx.Err() != nil {
+				return nil
+			}
+			return err
 		}
 		b.mu.Lock()
 		for p, off := range next {

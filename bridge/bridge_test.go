@@ -3,13 +3,16 @@ package bridge_test
 import (
 	"context"
 	"fmt"
+	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/rs/zerolog"
 	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kfake"
 	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/georep/georep/bridge"
 	"github.com/georep/georep/oplog"
@@ -139,5 +142,65 @@ func TestBridge_CatchUpGivesUpOnUnreachablePeer(t *testing.T) {
 	defer cancel()
 	if err := b.CatchUp(ctx); err == nil {
 		t.Fatal("CatchUp of an unreachable peer succeeded")
+	}
+}
+
+// TestBridge_ProduceErrorSkipsNothing: the local cluster refuses the first
+// produce with an error franz-go does not retry. The bridge must not move
+// past those records: it starts again from the mirror's last copied record
+// and every source record ends up in the mirror exactly once.
+func TestBridge_ProduceErrorSkipsNothing(t *testing.T) {
+	src, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.SeedTopics(parts, oplog.Topic))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer src.Close()
+	dst, err := kfake.NewCluster(kfake.NumBrokers(1))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer dst.Close()
+	var refused atomic.Int32
+	dst.ControlKey(int16(kmsg.Produce), func(kreq kmsg.Request) (kmsg.Response, error, bool) {
+		if refused.Load() > 0 {
+			return nil, nil, false
+		}
+		req := kreq.(*kmsg.ProduceRequest)
+		resp := req.ResponseKind().(*kmsg.ProduceResponse)
+		for _, rt := range req.Topics {
+			st := kmsg.NewProduceResponseTopic()
+			st.Topic, st.TopicID = rt.Topic, rt.TopicID
+			for _, rp := range rt.Partitions {
+				sp := kmsg.NewProduceResponseTopicPartition()
+				sp.Partition = rp.Partition
+				sp.ErrorCode = kerr.InvalidRecord.Code
+				st.Partitions = append(st.Partitions, sp)
+				refused.Add(1)
+			}
+			resp.Topics = append(resp.Topics, st)
+		}
+		return resp, nil, true
+	})
+
+	produce(t, src.ListenAddrs(), 0, 100)
+	b, stop := run(t, src.ListenAddrs(), dst.ListenAddrs())
+	defer stop()
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	if err := b.CatchUp(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if refused.Load() == 0 {
+		t.Fatal("no produce request was refused")
+	}
+	produce(t, src.ListenAddrs(), 100, 20)
+	if err := b.CatchUp(ctx); err != nil {
+		t.Fatal(err)
+	}
+	got := mirrored(t, dst.ListenAddrs())
+	for i := 0; i < 120; i++ {
+		if k := fmt.Sprintf("k%d", i); len(got[k]) != 1 {
+			t.Fatalf("%s copied %d times, want once (refused partitions: %d)", k, len(got[k]), refused.Load())
+		}
 	}
 }
