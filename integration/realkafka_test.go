@@ -10,9 +10,10 @@ package integration
 //     never see each other's data, deleted again at the end of the test;
 //   - bridges inside the nodes (--peer-brokers), or none when GEOREP_MIRROR=mm2:
 //     MirrorMaker 2 (scripts/kafka.sh mm2 up) then mirrors every topic matching
-//     ".*georep\.ops". GEOREP SYNC cannot see MM2's lag, so before every sync the
-//     harness waits until each region's latest record has been mirrored into
-//     every peer cluster (mirrorWatch).
+//     ".*georep\.ops", and the nodes run with --mirror external (they still get
+//     --peer-brokers, to watch the peers' topics). The harness does no waiting
+//     of its own for the mirrors: GEOREP SYNC must see MM2's lag, and the MM2
+//     phase of `make test-kafka` checks that it does.
 //
 // The cluster API is the same in both modes. c.dev holds the regions' names,
 // instance IDs and brokers only: tests that need the embedded brokers or
@@ -25,7 +26,6 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
-	"hash/fnv"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -165,7 +165,6 @@ type realCluster struct {
 	addrs   map[string]string // RESP addresses, kept across restarts
 	nodes   map[string]*proc
 	bridges map[string]*proc // "src>dst" standalone bridges (faults tests)
-	watch   *mirrorWatch     // nil while the nodes' own bridges mirror
 	starts  int
 }
 
@@ -250,9 +249,6 @@ func (c *cluster) startReal() {
 		rc.stopAll()
 		t.Fatal(err)
 	}
-	if (realMM2() || rc.cfg.NoBridges) && rc.watch == nil {
-		rc.watch = newMirrorWatch(rc.topic, rc.regions, rc.brokers)
-	}
 	c.clients = map[string]*redis.Client{}
 	for _, r := range rc.regions {
 		c.clients[r] = redis.NewClient(&redis.Options{Addr: rc.addrs[r], Protocol: 2, MaxRetries: -1, ReadTimeout: 25 * time.Second})
@@ -269,17 +265,12 @@ func (rc *realCluster) newTopic() {
 	h := sha256.Sum256([]byte(fmt.Sprintf("%s|%d|%d|%d", rc.t.Name(), time.Now().UnixNano(), os.Getpid(), rc.starts)))
 	rc.topic = "t" + hex.EncodeToString(h[:5]) + "." + oplog.Topic
 	rc.topics = append(rc.topics, rc.topic)
-	if rc.watch != nil {
-		rc.watch.close()
-		rc.watch = nil
-	}
 }
 
 // createTopics creates the test's topics in every cluster, as an operator
-// would, and waits until each broker lists them. (Left to the nodes, a node
-// and a bridge create the same topic at once on every test start; the loser's
-// first metadata answer is "unknown topic", which franz-go's admin client
-// then serves from its cache for 5 s, so the node starts 5 s late.)
+// would, and waits until each broker lists them. (The nodes and their bridges
+// would create them too, racing each other; oplog.EnsureTopics copes with
+// that, but creating them first keeps the nodes' start short.)
 func (rc *realCluster) createTopics() error {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
@@ -334,8 +325,11 @@ func (rc *realCluster) nodeArgs(r string) []string {
 	if len(peers) > 0 {
 		args = append(args, "--peers", strings.Join(peers, ","))
 	}
-	if !realMM2() && !rc.cfg.NoBridges && len(peerBrokers) > 0 {
+	if len(peerBrokers) > 0 {
 		args = append(args, "--peer-brokers", strings.Join(peerBrokers, ","))
+		if realMM2() || rc.cfg.NoBridges {
+			args = append(args, "--mirror", "external")
+		}
 	}
 	if rc.cfg.DataDir != "" {
 		args = append(args, "--data-dir", filepath.Join(rc.cfg.DataDir, r, "state"))
@@ -435,9 +429,6 @@ func (rc *realCluster) cleanup() {
 	if err := rc.stopAll(); err != nil {
 		rc.t.Error(err)
 	}
-	if rc.watch != nil {
-		rc.watch.close()
-	}
 	if rc.t.Failed() || os.Getenv("GEOREP_TEST_LOGS") != "" {
 		ents, _ := os.ReadDir(rc.dir)
 		for _, e := range ents {
@@ -476,188 +467,6 @@ func (rc *realCluster) deleteTopics() {
 			cl.Close()
 		}
 	}
-}
-
-// waitMirrors is called before every GEOREP SYNC: when something other than
-// the nodes' own bridges mirrors (MirrorMaker 2, standalone bridges), it
-// waits until the latest record of every region's topic has reached every
-// peer cluster, which is what GEOREP SYNC then applies.
-func (c *cluster) waitMirrors() {
-	c.t.Helper()
-	if c.real == nil || c.real.watch == nil {
-		return
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
-	defer cancel()
-	if err := c.real.watch.wait(ctx); err != nil {
-		hint := ""
-		if realMM2() {
-			hint = " (is MirrorMaker 2 running? scripts/kafka.sh mm2 up)"
-		}
-		c.t.Fatalf("mirrors did not catch up%s: %v", hint, err)
-	}
-}
-
-// mirrorWatch follows every region's topic and its mirrors in the peer
-// clusters: per partition, the last committed record of each source and the
-// set of records each mirror holds (by value hash; georep records are unique:
-// each carries its origin's dot).
-type mirrorWatch struct {
-	topic   string
-	regions []string
-	cancel  context.CancelFunc
-	done    sync.WaitGroup
-
-	mu      sync.Mutex
-	changed chan struct{}               // closed and replaced on every update
-	pos     map[string]map[int32]int64  // "cluster|topic" -> partition -> next offset read
-	last    map[string]map[int32]uint64 // source region -> partition -> hash of last data record
-	seen    map[string]map[int32]map[uint64]bool
-	clients map[string]*kgo.Client // per region: admin and consumer
-}
-
-func newMirrorWatch(topic string, regions []string, brokers map[string][]string) *mirrorWatch {
-	ctx, cancel := context.WithCancel(context.Background())
-	w := &mirrorWatch{
-		topic: topic, regions: regions, cancel: cancel,
-		changed: make(chan struct{}),
-		pos:     map[string]map[int32]int64{},
-		last:    map[string]map[int32]uint64{},
-		seen:    map[string]map[int32]map[uint64]bool{},
-		clients: map[string]*kgo.Client{},
-	}
-	for _, r := range regions {
-		topics := []string{topic}
-		for _, p := range regions {
-			if p != r {
-				topics = append(topics, oplog.MirrorTopic(p, topic))
-			}
-		}
-		cl, err := kgo.NewClient(
-			kgo.SeedBrokers(brokers[r]...),
-			kgo.ConsumeTopics(topics...),
-			kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()),
-			kgo.FetchIsolationLevel(kgo.ReadCommitted()),
-			kgo.KeepControlRecords(),
-			kgo.FetchMaxWait(100*time.Millisecond),
-			kgo.MetadataMinAge(250*time.Millisecond),
-		)
-		if err != nil {
-			panic(err) // only on invalid options
-		}
-		w.clients[r] = cl
-		w.done.Add(1)
-		go w.follow(ctx, r, cl)
-	}
-	return w
-}
-
-func (w *mirrorWatch) close() {
-	w.cancel()
-	w.done.Wait()
-	for _, cl := range w.clients {
-		cl.Close()
-	}
-}
-
-// follow consumes one cluster's topic and mirrors.
-func (w *mirrorWatch) follow(ctx context.Context, region string, cl *kgo.Client) {
-	defer w.done.Done()
-	for {
-		fs := cl.PollFetches(ctx)
-		if ctx.Err() != nil {
-			return
-		}
-		w.mu.Lock()
-		fs.EachRecord(func(r *kgo.Record) {
-			k := region + "|" + r.Topic
-			if w.pos[k] == nil {
-				w.pos[k] = map[int32]int64{}
-			}
-			w.pos[k][r.Partition] = r.Offset + 1
-			if r.Attrs.IsControl() {
-				return
-			}
-			h := fnv.New64a()
-			h.Write(r.Value)
-			sum := h.Sum64()
-			if r.Topic == w.topic {
-				if w.last[region] == nil {
-					w.last[region] = map[int32]uint64{}
-				}
-				w.last[region][r.Partition] = sum
-				return
-			}
-			src, _, _ := strings.Cut(r.Topic, ".")
-			k = region + "|" + src
-			if w.seen[k] == nil {
-				w.seen[k] = map[int32]map[uint64]bool{}
-			}
-			if w.seen[k][r.Partition] == nil {
-				w.seen[k][r.Partition] = map[uint64]bool{}
-			}
-			w.seen[k][r.Partition][sum] = true
-		})
-		close(w.changed)
-		w.changed = make(chan struct{})
-		w.mu.Unlock()
-	}
-}
-
-// wait blocks until, for every region, everything its topic had committed
-// when wait was called is in every peer's mirror.
-func (w *mirrorWatch) wait(ctx context.Context) error {
-	// What every source had committed now (last stable offsets).
-	ends := map[string]map[int32]int64{}
-	for _, r := range w.regions {
-		lo, err := kadm.NewClient(w.clients[r]).ListCommittedOffsets(ctx, w.topic)
-		if err != nil {
-			return fmt.Errorf("%s: list offsets of %s: %w", r, w.topic, err)
-		}
-		ends[r] = map[int32]int64{}
-		lo.Each(func(o kadm.ListedOffset) {
-			if o.Err == nil {
-				ends[r][o.Partition] = o.Offset
-			}
-		})
-	}
-	for {
-		w.mu.Lock()
-		missing := w.missing(ends)
-		ch := w.changed
-		w.mu.Unlock()
-		if missing == "" {
-			return nil
-		}
-		select {
-		case <-ch:
-		case <-time.After(200 * time.Millisecond):
-		case <-ctx.Done():
-			return fmt.Errorf("%w: still waiting for %s", ctx.Err(), missing)
-		}
-	}
-}
-
-// missing describes the first record not yet read or mirrored, "" if none.
-// Under w.mu.
-func (w *mirrorWatch) missing(ends map[string]map[int32]int64) string {
-	for _, src := range w.regions {
-		for p, end := range ends[src] {
-			if w.pos[src+"|"+w.topic][p] < end {
-				return fmt.Sprintf("%s %s/%d: read up to %d of %d", src, w.topic, p, w.pos[src+"|"+w.topic][p], end)
-			}
-			last, ok := w.last[src][p]
-			if !ok {
-				continue // only aborted records or control markers
-			}
-			for _, dst := range w.regions {
-				if dst != src && !w.seen[dst+"|"+src][p][last] {
-					return fmt.Sprintf("%s's last record of partition %d not yet in %s's %s", src, p, dst, oplog.MirrorTopic(src, w.topic))
-				}
-			}
-		}
-	}
-	return ""
 }
 
 // proc is a child process whose output goes to a log file.

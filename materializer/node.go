@@ -53,6 +53,14 @@ type Config struct {
 	// SnapshotKeep is how many of the newest snapshots periodic snapshots
 	// keep (default 2); older ones are removed.
 	SnapshotKeep int `help:"Snapshots to keep: each periodic snapshot removes all but the newest this many." default:"2" name:"snapshot-keep" env:"SNAPSHOT_KEEP"`
+	// StartPaused starts with inbound replication paused (GEOREP RESUME
+	// starts it), e.g. to look at a new region before it catches up.
+	StartPaused bool `help:"Start with inbound replication paused (GEOREP RESUME starts it)." name:"start-paused" env:"START_PAUSED"`
+	// PeerBrokers are the peers' clusters' bootstrap servers, by peer, where
+	// known. The node reads each peer's own topic there to learn what the
+	// peer has written (GEOREP SYNC, STATUS, a new region's catch-up),
+	// whoever mirrors it. The command line fills it from --peer-brokers.
+	PeerBrokers map[string][]string `kong:"-"`
 }
 
 func (c *Config) setDefaults() {
@@ -124,9 +132,6 @@ func validName(s string) bool {
 type Inbound interface {
 	// Peer is the peer region's name.
 	Peer() string
-	// CatchUp blocks until everything the peer's topic held when it was
-	// called has been copied into the local mirror topic.
-	CatchUp(ctx context.Context) error
 	// Lag returns how many of the peer's events are not yet copied.
 	Lag(ctx context.Context) (int64, error)
 }
@@ -146,7 +151,8 @@ type Node struct {
 	txn   *kgo.Client // transactional producer for multi-key writes; under txnMu
 
 	inbound []Inbound
-	topics  []string // consumed: own first, then mirrors
+	watch   map[string]*peerWatch // by peer, where its cluster is known
+	topics  []string              // consumed: own first, then mirrors
 
 	clockMu sync.Mutex
 	last    crdt.HLC
@@ -183,6 +189,9 @@ func New(cfg Config, log zerolog.Logger, inbound ...Inbound) (*Node, error) {
 	n.topics = append(n.topics, cfg.Topic)
 	for _, p := range cfg.Peers {
 		n.topics = append(n.topics, oplog.MirrorTopic(p, cfg.Topic))
+		if brokers := cfg.PeerBrokers[p]; len(brokers) > 0 {
+			n.watch[p] = newPeerWatch(p, brokers, cfg.Topic, log)
+		}
 	}
 	db, err := openBadger(cfg.DataDir, log)
 	if err != nil {
@@ -226,6 +235,9 @@ func New(cfg Config, log zerolog.Logger, inbound ...Inbound) (*Node, error) {
 		db.Close()
 		return nil, fmt.Errorf("kafka consumer: %w", err)
 	}
+	if cfg.StartPaused {
+		n.Pause()
+	}
 	return n, nil
 }
 
@@ -237,6 +249,7 @@ func newNode(cfg Config, log zerolog.Logger, inbound []Inbound) *Node {
 		log:     log,
 		origin:  crdt.ReplicaID(cfg.InstanceID),
 		inbound: inbound,
+		watch:   make(map[string]*peerWatch),
 		ready:   make(chan struct{}),
 		snapMu:  make(chan struct{}, 1),
 	}
@@ -324,6 +337,9 @@ func (n *Node) close() {
 	n.txnMu.Unlock()
 	n.cons.Close()
 	n.prod.Close()
+	for _, w := range n.watch {
+		w.close()
+	}
 	if err := n.db.Close(); err != nil {
 		n.log.Error().Err(err).Msg("close state")
 	}

@@ -37,38 +37,56 @@ func (n *Node) Resume() {
 // Paused reports whether inbound replication is paused.
 func (n *Node) Paused() bool { return n.paused.Load() }
 
-// ErrSyncTimeout is returned when Sync does not finish in time.
+// ErrSyncTimeout is returned when Sync does not finish in time; it also
+// wraps context.DeadlineExceeded.
 var ErrSyncTimeout = errors.New("materializer: sync timed out")
 
 // Sync blocks until everything every reachable peer had written when it was
-// called is applied here. Peers whose cluster does not answer are skipped.
-// While paused, Sync waits for inbound replication to resume.
+// called is applied here, and everything the region's own topic holds.
+//
+// For a peer whose cluster the node knows (Config.PeerBrokers, with or
+// without in-process bridges), Sync reads the newest committed event of each
+// partition of the peer's own topic on the peer's cluster and waits until
+// the local watermark of that event's origin in that partition reaches it,
+// so it sees whatever mirrors the topic (bridge, MirrorMaker 2) and however
+// far behind it is. A peer whose cluster does not answer within a few seconds
+// is reported by name once the others are applied (an error wrapping
+// ErrPeerUnreachable). For a peer whose cluster the node does not know,
+// Sync can only wait for the local mirror as it is. While paused, Sync waits
+// for inbound replication to resume.
 func (n *Node) Sync(ctx context.Context, timeout time.Duration) error {
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
-	var wg sync.WaitGroup
-	for _, in := range n.inbound {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			if err := in.CatchUp(ctx); err != nil && ctx.Err() == nil {
-				n.log.Debug().Str("peer", in.Peer()).Err(err).Msg("sync: peer not reachable, skipped")
-			}
-		}()
+	timedOut := func() error {
+		return fmt.Errorf("%w after %s: %w", ErrSyncTimeout, timeout, context.DeadlineExceeded)
 	}
-	wg.Wait()
+	targets, unreachable := n.peerTargets(ctx, min(timeout, peerProbeTimeout), n.cfg.Peers)
 	if ctx.Err() != nil {
-		return fmt.Errorf("%w after %s", ErrSyncTimeout, timeout)
+		return timedOut()
 	}
-	ends, err := n.endOffsets(ctx, n.topics...)
+	local := []string{n.cfg.Topic}
+	for _, peer := range n.cfg.Peers {
+		if n.watch[peer] == nil {
+			local = append(local, oplog.MirrorTopic(peer, n.cfg.Topic))
+		}
+	}
+	ends, err := n.endOffsets(ctx, local...)
 	if err != nil {
 		if ctx.Err() != nil {
-			return fmt.Errorf("%w after %s", ErrSyncTimeout, timeout)
+			return timedOut()
 		}
 		return fmt.Errorf("sync: %w", err)
 	}
 	if err := n.waitApplied(ctx, ends); err != nil {
-		return fmt.Errorf("%w after %s", ErrSyncTimeout, timeout)
+		return timedOut()
+	}
+	for _, t := range targets {
+		if err := n.waitTargets(ctx, t); err != nil {
+			return timedOut()
+		}
+	}
+	if len(unreachable) > 0 {
+		return unreachableError(unreachable)
 	}
 	return nil
 }
@@ -96,9 +114,13 @@ type Status struct {
 	EventsTotal int64
 }
 
-// Status reports the node's replication state. Lags are measured against
-// the local mirror topics and, where a bridge runs in-process, the peer's
-// own topic.
+// Status reports the node's replication state. A peer's lag counts the
+// events in the local mirror not yet applied, plus, with an in-process
+// bridge, those the bridge has not copied yet; without one, where the node
+// knows the peer's cluster, at least one for every partition whose newest
+// event on the peer has not reached the local mirror (the exact number is
+// known once it has). Reachable is false when the peer's cluster did not
+// answer; a peer whose cluster the node does not know counts as reachable.
 func (n *Node) Status(ctx context.Context) Status {
 	st := Status{
 		Region:      n.cfg.Region,
@@ -115,24 +137,51 @@ func (n *Node) Status(ctx context.Context) Status {
 		n.log.Warn().Err(err).Msg("count list tombstones")
 	}
 	st.Reason, _ = n.reason.Load().(string)
-	last := make(map[crdt.ReplicaID]crdt.HLC)
 	for _, p := range n.parts {
 		p.mu.Lock()
 		for o, m := range p.wm {
 			st.Applied = st.Applied.With(o, m.seq)
+		}
+		p.mu.Unlock()
+	}
+	st.Peers = n.peerLags(ctx, n.cfg.Peers)
+	return st
+}
+
+// peerLags measures replication from each of peers (see Status).
+func (n *Node) peerLags(ctx context.Context, peers []string) []PeerStatus {
+	cctx, cancel := context.WithTimeout(ctx, statusProbeTimeout)
+	defer cancel()
+	last := make(map[crdt.ReplicaID]crdt.HLC)
+	for _, p := range n.parts {
+		p.mu.Lock()
+		for o, m := range p.wm {
 			if m.hlc > last[o] {
 				last[o] = m.hlc
 			}
 		}
 		p.mu.Unlock()
 	}
-	cctx, cancel := context.WithTimeout(ctx, 2*time.Second)
-	defer cancel()
-	ends, endErr := n.endOffsets(cctx, n.topics[1:]...)
+	var mirrors []string
+	for _, peer := range peers {
+		mirrors = append(mirrors, oplog.MirrorTopic(peer, n.cfg.Topic))
+	}
+	var wg sync.WaitGroup
+	var targets map[string]map[int32]lastEvent
+	var unreachable map[string]error
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		targets, unreachable = n.peerTargets(cctx, statusProbeTimeout, peers)
+	}()
+	ends, endErr := n.endOffsets(cctx, mirrors...)
+	wg.Wait()
 	origins := n.peerOrigins()
-	for _, peer := range n.cfg.Peers {
-		ps := PeerStatus{Region: peer, InstanceID: origins[peer], Reachable: true}
+	var out []PeerStatus
+	for _, peer := range peers {
+		ps := PeerStatus{Region: peer, InstanceID: origins[peer], Reachable: unreachable[peer] == nil}
 		topic := oplog.MirrorTopic(peer, n.cfg.Topic)
+		mirrorLag := make(map[int32]int64)
 		if endErr == nil {
 			for pi, end := range ends[topic] {
 				if int(pi) >= len(n.parts) {
@@ -142,26 +191,44 @@ func (n *Node) Status(ctx context.Context) Status {
 				p.mu.Lock()
 				if d := end - p.pos[topic]; d > 0 {
 					ps.LagEvents += d
+					mirrorLag[pi] = d
 				}
 				p.mu.Unlock()
 			}
 		}
+		bridged := false
 		for _, in := range n.inbound {
 			if in.Peer() != peer {
 				continue
 			}
+			bridged = true
 			lag, err := in.Lag(cctx)
 			if err != nil {
 				ps.Reachable = false
 			}
 			ps.LagEvents += lag
 		}
+		if t, ok := targets[peer]; ok {
+			if ps.InstanceID == 0 {
+				for _, ev := range t {
+					ps.InstanceID = ev.origin
+					break
+				}
+			}
+			if !bridged {
+				for _, pi := range n.behind(t) {
+					if mirrorLag[pi] == 0 {
+						ps.LagEvents++
+					}
+				}
+			}
+		}
 		if ps.LagEvents > 0 && ps.InstanceID != 0 && last[ps.InstanceID] != 0 {
 			ps.LagMillis = max(0, n.now()-last[ps.InstanceID].Millis())
 		}
-		st.Peers = append(st.Peers, ps)
+		out = append(out, ps)
 	}
-	return st
+	return out
 }
 
 // peerOrigins maps peer region names to the instance IDs seen in their

@@ -42,7 +42,8 @@ type DevConfig struct {
 	WriteTimeout time.Duration
 	// RequirePass for every region's server.
 	RequirePass string
-	// NoBridges leaves mirroring to someone else (tests of faults).
+	// NoBridges leaves mirroring to someone else (tests of faults); the
+	// nodes still watch the peers' clusters for GEOREP SYNC and STATUS.
 	NoBridges bool
 	// SnapshotDir holds each region's snapshots in a subdirectory named
 	// after it (default: DataDir/<region>/snapshots; none in memory).
@@ -146,14 +147,13 @@ func NewDev(cfg DevConfig, log zerolog.Logger) (*Dev, error) {
 			rc.Node.SnapshotDir = filepath.Join(cfg.SnapshotDir, dr.Name)
 		}
 		rc.PeerBrokers = map[string][]string{}
+		rc.ExternalMirror = cfg.NoBridges
 		for _, peer := range d.Regions {
 			if peer == dr {
 				continue
 			}
 			rc.Node.Peers = append(rc.Node.Peers, peer.Name)
-			if !cfg.NoBridges {
-				rc.PeerBrokers[peer.Name] = peer.Brokers
-			}
+			rc.PeerBrokers[peer.Name] = peer.Brokers
 		}
 		r, err := NewRegion(rc, log.With().Str("region", dr.Name).Logger())
 		if err != nil {

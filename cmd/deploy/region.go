@@ -18,9 +18,13 @@ type RegionConfig struct {
 	Node   materializer.Config `embed:"" prefix:""`
 	Server server.Config       `embed:"" prefix:""`
 	// PeerBrokers maps each peer region to its cluster's bootstrap servers;
-	// an inbound bridge runs for each. Leave it empty when MirrorMaker 2 (or
-	// standalone bridges) mirror the topics.
+	// an inbound bridge runs for each unless ExternalMirror. The node also
+	// reads the peers' own topics there for GEOREP SYNC and STATUS.
 	PeerBrokers map[string][]string `kong:"-"`
+	// ExternalMirror: something else mirrors the peers' topics (MirrorMaker
+	// 2, standalone bridges); no bridge runs, PeerBrokers only serve to
+	// watch the peers.
+	ExternalMirror bool `kong:"-"`
 }
 
 // Region is one running region: node, server and inbound bridges.
@@ -35,7 +39,16 @@ type Region struct {
 func NewRegion(cfg RegionConfig, log zerolog.Logger) (*Region, error) {
 	r := &Region{log: log}
 	var inbound []materializer.Inbound
+	cfg.Node.PeerBrokers = cfg.PeerBrokers
+	for peer := range cfg.PeerBrokers {
+		if !contains(cfg.Node.Peers, peer) {
+			cfg.Node.Peers = append(cfg.Node.Peers, peer)
+		}
+	}
 	for peer, brokers := range cfg.PeerBrokers {
+		if cfg.ExternalMirror {
+			continue
+		}
 		b, err := bridge.New(bridge.Config{
 			Peer:          peer,
 			Topic:         cfg.Node.Topic,
@@ -49,9 +62,6 @@ func NewRegion(cfg RegionConfig, log zerolog.Logger) (*Region, error) {
 		}
 		r.bridges = append(r.bridges, b)
 		inbound = append(inbound, b)
-		if !contains(cfg.Node.Peers, peer) {
-			cfg.Node.Peers = append(cfg.Node.Peers, peer)
-		}
 	}
 	n, err := materializer.New(cfg.Node, log, inbound...)
 	if err != nil {

@@ -14,12 +14,14 @@ import (
 // NodeCmd runs one region against real Kafka.
 type NodeCmd struct {
 	deploy.RegionConfig `embed:"" envprefix:"GEOREP_"`
-	PeerBrokers         map[string]string `help:"Peer clusters to mirror from with in-process bridges, as region=host:port[;host:port] (repeatable, or comma-separated). Omit when MirrorMaker 2 mirrors the topics." name:"peer-brokers" env:"GEOREP_PEER_BROKERS" mapsep:","`
+	PeerBrokers         map[string]string `help:"Peers' clusters, as region=host:port[;host:port] (repeatable, or comma-separated): in-process bridges mirror from them (--mirror bridge), and GEOREP SYNC/STATUS read the peers' topics there." name:"peer-brokers" env:"GEOREP_PEER_BROKERS" mapsep:","`
+	Mirror              string            `help:"Who mirrors the peers' topics into this cluster: bridge (in-process bridges from --peer-brokers) or external (MirrorMaker 2 or standalone georep bridge processes; --peer-brokers then only serve SYNC and STATUS)." default:"bridge" enum:"bridge,external" env:"GEOREP_MIRROR"`
 }
 
 // Run runs the region until ctx ends.
 func (c *NodeCmd) Run(ctx context.Context, log zerolog.Logger) error {
 	c.RegionConfig.PeerBrokers = map[string][]string{}
+	c.RegionConfig.ExternalMirror = c.Mirror == "external"
 	for peer, list := range c.PeerBrokers {
 		c.RegionConfig.PeerBrokers[peer] = strings.Split(list, ";")
 	}
