@@ -3,6 +3,7 @@ package integration
 import (
 	"errors"
 	"fmt"
+	"strings"
 	"testing"
 	"time"
 
@@ -62,5 +63,12 @@ func TestKafkaUnreachable(t *testing.T) {
 			return nil
 		})
 	}
+	// GEOREP SYNC names the peer it cannot reach instead of waiting out its
+	// timeout, once it has applied what the others wrote.
+	_, err := c.do("eu", "GEOREP", "SYNC", "15000")
+	if err == nil || !strings.Contains(err.Error(), "peer us unreachable") || strings.Contains(err.Error(), "timed out") {
+		t.Fatalf("eu GEOREP SYNC with us's broker down = %v, want an error naming peer us", err)
+	}
+	c.expect("eu", "6", "GET", "n")
 	c.alive()
 }
