@@ -53,6 +53,9 @@ func (n *Node) poll(ctx context.Context) error {
 
 // work applies partition p's records, batching what has queued up.
 func (n *Node) work(ctx context.Context, p *partition) error {
+	if err := n.finishListJournal(p); err != nil {
+		return err
+	}
 	tick := time.NewTicker(maintainInterval)
 	defer tick.Stop()
 	for {
@@ -175,14 +178,14 @@ func (n *Node) applyBatch(p *partition, recs []*kgo.Record) error {
 	if err := eb.flush(keys); err != nil {
 		return err
 	}
-	if err := lb.flush(p.id); err != nil {
+	if err := lb.flush(p.id, 3*len(keys)+eb.entries()); err != nil {
 		return err
 	}
 	for _, l := range keys {
 		if !l.dirty {
 			continue
 		}
-		if err := n.store(txn, l); err != nil {
+		if err := n.store(txn, l, lb); err != nil {
 			return err
 		}
 	}
@@ -215,6 +218,9 @@ func (n *Node) applyBatch(p *partition, recs []*kgo.Record) error {
 	p.mu.Unlock()
 	if err := txn.Commit(); err != nil {
 		return fmt.Errorf("commit: %w", err)
+	}
+	if err := lb.afterCommit(p); err != nil {
+		return err
 	}
 	n.applied.Add(nApplied)
 	n.notifyLists(lb.grew)
@@ -269,12 +275,12 @@ func (n *Node) load(txn *badger.Txn, keys map[string]*loaded, key []byte) (*load
 
 // store writes l's state (or deletes it when empty) and keeps the expiry
 // index in step.
-func (n *Node) store(txn *badger.Txn, l *loaded) error {
+func (n *Node) store(txn *badger.Txn, l *loaded, lb *listBatch) error {
 	mk := metaKey(l.key)
 	empty := l.k.Empty()
 	if empty {
 		// The key's list may still hold tombstones: keep its state.
-		kept, err := listStored(txn, l.key)
+		kept, err := lb.listStored(txn, l.key)
 		if err != nil {
 			return err
 		}

@@ -111,6 +111,9 @@ type listBatch struct {
 	grew [][]byte
 	// tombs is the change of the partition's list tombstone count.
 	tombs int64
+	// spill holds the records to write after the commit when they are too
+	// many for the transaction (listjournal.go).
+	spill []spilled
 }
 
 type listRec struct {
@@ -125,6 +128,7 @@ type listKeyState struct {
 	kv     *batchKV
 	tombs0 int64 // tombstones before the batch
 	grew   bool
+	stored bool // the list holds records after the batch (set by flush)
 }
 
 func (n *Node) newListBatch(txn *badger.Txn) *listBatch {
@@ -224,8 +228,10 @@ func (b *listBatch) state(key []byte) (*listKeyState, error) {
 }
 
 // flush writes the batch's records into the transaction, with the
-// partition's list tombstone count.
-func (b *listBatch) flush(part int32) error {
+// partition's list tombstone count; others is how many entries the rest
+// of the batch writes. Records too many for the transaction are spilled
+// (listjournal.go).
+func (b *listBatch) flush(part int32, others int) error {
 	if len(b.keys) == 0 {
 		return nil
 	}
@@ -236,9 +242,16 @@ func (b *listBatch) flush(part int32) error {
 		}
 		b.tombs += l.Tombstones() - ks.tombs0
 		ks.tombs0 = l.Tombstones()
+		ks.stored = !l.Empty()
 		if ks.grew {
 			b.grew = append(b.grew, ks.key)
 		}
+	}
+	if b.tooBig(others) {
+		if err := b.spillRecords(part); err != nil {
+			return err
+		}
+		return b.flushTombs(part)
 	}
 	for k, r := range b.recs {
 		if !r.dirty {
@@ -254,6 +267,11 @@ func (b *listBatch) flush(part int32) error {
 			return err
 		}
 	}
+	return b.flushTombs(part)
+}
+
+// flushTombs adds the batch's change of list tombstones to part's count.
+func (b *listBatch) flushTombs(part int32) error {
 	if b.tombs == 0 {
 		return nil
 	}

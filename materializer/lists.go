@@ -126,6 +126,14 @@ func (n *Node) corruptList(key []byte, ev *crdt.Event, err error) {
 		Err(err).Msg("list state is corrupt: the event's list effects are not applied")
 }
 
+// listStored is the package function for a key the batch touched or not.
+func (b *listBatch) listStored(txn *badger.Txn, key []byte) (bool, error) {
+	if ks, ok := b.keys[string(key)]; ok {
+		return ks.stored, nil
+	}
+	return listStored(txn, key)
+}
+
 // listStored reports whether key's list holds any record (an element, a
 // tombstone, an insert waiting for its anchor): its crdt.Key must then be
 // kept even when crdt.Key.Empty.
