@@ -27,6 +27,17 @@
 // A key's write-path view derives its elements from the state and the
 // effects in flight (elemview.go).
 //
+// # Lists
+//
+// A list is a crdt list stored record by record under its key's prefix
+// (lists.go, listkv.go): the apply loop folds list ops with crdt.ApplyList
+// into a per-batch record cache written with the batch, or, when too many
+// for one transaction, as a journal written right after the commit
+// (listjournal.go). The write path's view of a list is a copy-on-write KV
+// over the snapshot the view was read from, which the view owns while it
+// is cached. WatchLists callbacks run on the partition worker after the
+// commit.
+//
 // # Write path
 //
 // Store.Update locks the partitions of the keys it names, builds each key's

@@ -16,6 +16,9 @@ import (
 //	'e' 'z' 'p' 't' slot(2) keylen(4) key ... -> collection elements, sorted-set
 //	                                 score index, pending resets, tombstone
 //	                                 index (elements.go)
+//	'L' slot(2) keylen(4) key record -> list records; 'c' partition(4) -> list
+//	                                 tombstones; 'J' partition(4) n(4) -> list
+//	                                 journal (lists.go, listjournal.go)
 const (
 	prefixMeta      = 'm'
 	prefixOffset    = 'o'
