@@ -289,7 +289,7 @@ func (s *Server) infoSection(cl *call, name string) (string, error) {
 		s.mu.Unlock()
 		kv("connected_clients", n)
 		kv("maxclients", s.cfg.MaxClients)
-		kv("blocked_clients", 0)
+		kv("blocked_clients", s.blk.count())
 		kv("tracking_clients", 0)
 	case "memory":
 		var ms runtime.MemStats

@@ -49,6 +49,8 @@ type conn struct {
 	proto     int
 	authed    bool
 	lastWrite *pending // latest reply waiting for an Ack
+	stash     []byte   // bytes read by watchClose, before the socket's
+	stashErr  error    // the read error watchClose met
 
 	mu      sync.Mutex
 	name    string
@@ -57,6 +59,7 @@ type conn struct {
 	lastCmd string
 	active  time.Time
 	resp    int
+	blocked bool // in a blocking command (CLIENT LIST flag b)
 }
 
 // pending is one queued reply.
@@ -137,8 +140,74 @@ func (c *conn) readLoop(ctx context.Context) {
 type socketReader struct{ c *conn }
 
 func (r socketReader) Read(b []byte) (int, error) {
-	r.c.replies <- flushMarker
-	return r.c.nc.Read(b)
+	c := r.c
+	if len(c.stash) > 0 {
+		n := copy(b, c.stash)
+		c.stash = c.stash[n:]
+		if len(c.stash) == 0 {
+			c.stash = nil
+		}
+		return n, nil
+	}
+	if c.stashErr != nil {
+		return 0, c.stashErr
+	}
+	c.replies <- flushMarker
+	return c.nc.Read(b)
+}
+
+// maxStash bounds what watchClose reads ahead (pipelined commands behind a
+// blocking one); beyond it, it stops watching.
+const maxStash = 4 << 20
+
+// watchClose reads the socket while the reader goroutine waits in a
+// blocking command, so that a client that leaves is noticed at once (as
+// Redis does). gone is closed when the socket fails or the client closed
+// it; what arrives meanwhile (pipelined commands) is kept for the reader.
+// stop ends the watch and must be called before the reader reads again.
+func (c *conn) watchClose() (gone <-chan struct{}, stop func()) {
+	ch := make(chan struct{})
+	if c.stashErr != nil {
+		close(ch) // the socket failed during an earlier watch
+		return ch, func() {}
+	}
+	done := make(chan struct{})
+	var stopping sync.Mutex // held by stop: a read error is then not the client's
+	stopped := false
+	go func() {
+		defer close(done)
+		buf := make([]byte, 4096)
+		for len(c.stash) < maxStash {
+			n, err := c.nc.Read(buf)
+			c.stash = append(c.stash, buf[:n]...)
+			if err != nil {
+				stopping.Lock()
+				ours := stopped
+				stopping.Unlock()
+				if !ours {
+					c.stashErr = err
+					close(ch)
+				}
+				return
+			}
+		}
+	}()
+	return ch, func() {
+		stopping.Lock()
+		stopped = true
+		stopping.Unlock()
+		_ = c.nc.SetReadDeadline(time.Unix(1, 0))
+		<-done
+		_ = c.nc.SetReadDeadline(time.Time{})
+	}
+}
+
+// setBlocked records for CLIENT LIST whether c waits in a blocking
+// command.
+func (c *conn) setBlocked(b bool) {
+	c.mu.Lock()
+	c.blocked = b
+	c.mu.Unlock()
 }
 
 // flushMarker in the reply queue tells the writer that the reader may block
@@ -188,7 +257,7 @@ func (c *conn) execute(ctx context.Context, args [][]byte) bool {
 		p.cmd = cl.cmd.name
 		p.quit = cl.quit
 		if err == nil && cl.ack != nil {
-			p.ack, p.deadline, p.done = cl.ack, start.Add(c.s.cfg.WriteTimeout), make(chan struct{})
+			p.ack, p.deadline, p.done = cl.ack, cl.ackBy, make(chan struct{})
 		}
 	}
 	if err != nil {

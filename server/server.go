@@ -88,6 +88,7 @@ type Server struct {
 	reg     *registry
 	errs    errorLog
 	cursors *cursorTable
+	blk     *blockers
 	started time.Time
 
 	listenOnce sync.Once
@@ -118,6 +119,7 @@ func New(cfg Config, log zerolog.Logger, store Store, op Operator) (*Server, err
 		reg:     newRegistry(),
 		errs:    errorLog{log: log},
 		cursors: newCursorTable(maxScanCursors),
+		blk:     newBlockers(),
 		ready:   make(chan struct{}),
 		conns:   make(map[int64]*conn),
 	}
@@ -165,6 +167,8 @@ func (s *Server) Run(ctx context.Context) error {
 	defer stop()
 	s.log.Info().Str(fieldAddr, s.ln.Addr().String()).Msg("listening")
 
+	s.store.WatchLists(s.blk.signal)
+	defer s.blk.close() // after every connection has gone
 	var wg sync.WaitGroup
 	defer wg.Wait()
 	var backoff time.Duration
