@@ -391,15 +391,9 @@ func cmdBLMPop(cl *call) (Reply, error) {
 // cmdBLMove is BLMOVE and BRPOPLPUSH.
 func cmdBLMove(cl *call) (Reply, error) {
 	src, dst := cl.args[1], cl.args[2]
-	fromLeft, toLeft := false, true // BRPOPLPUSH
-	if cl.cmd.name == "blmove" {
-		var err error
-		if fromLeft, err = parseWhere(cl.args[3]); err != nil {
-			return Reply{}, err
-		}
-		if toLeft, err = parseWhere(cl.args[4]); err != nil {
-			return Reply{}, err
-		}
+	fromLeft, toLeft, err := moveEnds(cl.args, cl.cmd.name == "blmove")
+	if err != nil {
+		return Reply{}, err
 	}
 	timeout, err := parseTimeout(cl.args[len(cl.args)-1])
 	if err != nil {

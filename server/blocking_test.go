@@ -29,6 +29,17 @@ func waitBlocked(t *testing.T, ctl *client, n int) {
 	waitFor(t, strconv.Itoa(n)+" blocked clients", func() bool { return blocked(t, ctl) == n })
 }
 
+// blockedClient starts a server and a client blocked in the command args;
+// ctl is another client.
+func blockedClient(t *testing.T, args ...string) (e *env, ctl, w *client) {
+	t.Helper()
+	e = newEnv(t, server.Config{})
+	ctl, w = e.dial(), e.dial()
+	w.send(encode(args...))
+	waitBlocked(t, ctl, 1)
+	return e, ctl, w
+}
+
 // bulkPair is the RESP2 reply [a, b] of bulk strings.
 func bulkPair(a, b string) string {
 	return "*2\r\n$" + strconv.Itoa(len(a)) + "\r\n" + a + "\r\n$" + strconv.Itoa(len(b)) + "\r\n" + b + "\r\n"
@@ -72,11 +83,7 @@ func TestBlocking_FIFO(t *testing.T) {
 }
 
 func TestBlocking_WokenByReplication(t *testing.T) {
-	e := newEnv(t, server.Config{})
-	ctl := e.dial()
-	w := e.dial()
-	w.send(encode("BLPOP", "a", "q", "0"))
-	waitBlocked(t, ctl, 1)
+	e, _, w := blockedClient(t, "BLPOP", "a", "q", "0")
 	e.store.RemotePush(2, "q", false, "from-eu")
 	if got := w.read(); got != bulkPair("q", "from-eu") {
 		t.Fatalf("BLPOP: %q", got)
@@ -152,11 +159,7 @@ func TestBlocking_DisconnectLosesNothing(t *testing.T) {
 
 func TestBlocking_BLMove(t *testing.T) {
 	t.Run("OK", func(t *testing.T) {
-		e := newEnv(t, server.Config{})
-		ctl := e.dial()
-		w := e.dial()
-		w.send(encode("BLMOVE", "src", "dst", "RIGHT", "LEFT", "0"))
-		waitBlocked(t, ctl, 1)
+		e, ctl, w := blockedClient(t, "BLMOVE", "src", "dst", "RIGHT", "LEFT", "0")
 		ctl.do("RPUSH", "dst", "old")
 		e.store.RemotePush(3, "src", false, "a", "b")
 		if got := w.read(); got != "$1\r\nb\r\n" {
@@ -170,11 +173,7 @@ func TestBlocking_BLMove(t *testing.T) {
 		}
 	})
 	t.Run("same list", func(t *testing.T) {
-		e := newEnv(t, server.Config{})
-		ctl := e.dial()
-		w := e.dial()
-		w.send(encode("BRPOPLPUSH", "l", "l", "0"))
-		waitBlocked(t, ctl, 1)
+		e, ctl, w := blockedClient(t, "BRPOPLPUSH", "l", "l", "0")
 		before := len(e.store.Events())
 		e.store.RemotePush(2, "l", false, "a", "b")
 		if got := w.read(); got != "$1\r\nb\r\n" {
@@ -228,11 +227,7 @@ func TestBlocking_PipelineWaits(t *testing.T) {
 }
 
 func TestBlocking_ReplyAfterAck(t *testing.T) {
-	e := newEnv(t, server.Config{})
-	ctl := e.dial()
-	w := e.dial()
-	w.send(encode("BLPOP", "q", "0"))
-	waitBlocked(t, ctl, 1)
+	e, _, w := blockedClient(t, "BLPOP", "q", "0")
 	e.store.HoldAcks()
 	e.store.RemotePush(2, "q", false, "a")
 	waitFor(t, "the pop in flight", func() bool { return e.store.Held() == 1 })
@@ -247,11 +242,7 @@ func TestBlocking_ReplyAfterAck(t *testing.T) {
 }
 
 func TestBlocking_AckFailure(t *testing.T) {
-	e := newEnv(t, server.Config{})
-	ctl := e.dial()
-	w := e.dial()
-	w.send(encode("BLPOP", "q", "0"))
-	waitBlocked(t, ctl, 1)
+	e, _, w := blockedClient(t, "BLPOP", "q", "0")
 	e.store.FailAcks(redisErr("READONLY region is not in sync"))
 	e.store.RemotePush(2, "q", false, "a")
 	if got := w.read(); got != "-READONLY region is not in sync\r\n" {
@@ -260,11 +251,7 @@ func TestBlocking_AckFailure(t *testing.T) {
 }
 
 func TestBlocking_ShutdownUnblocks(t *testing.T) {
-	e := newEnv(t, server.Config{})
-	ctl := e.dial()
-	w := e.dial()
-	w.send(encode("BLPOP", "q", "0"))
-	waitBlocked(t, ctl, 1)
+	_, ctl, _ := blockedClient(t, "BLPOP", "q", "0")
 	if got := ctl.do("CLIENT", "LIST"); !regexp.MustCompile(`flags=b .*cmd=blpop`).MatchString(got) {
 		t.Fatalf("CLIENT LIST: %q", got)
 	}

@@ -179,6 +179,42 @@ func parseIndex(b []byte) (int64, error) {
 	return n, nil
 }
 
+// listAt returns the element at index arg (negative: from the tail), ok
+// false when there is none.
+func listAt(l *crdt.List, arg []byte) (id crdt.ElemID, value []byte, ok bool, err error) {
+	i, err := parseIndex(arg)
+	if err != nil {
+		return id, nil, false, err
+	}
+	if i < 0 {
+		i += l.Len()
+	}
+	return l.At(i)
+}
+
+// moveEnds parses the ends of LMOVE and BLMOVE (args[3] and args[4]),
+// or returns RPOPLPUSH's (right to left) when not named.
+func moveEnds(args [][]byte, named bool) (fromLeft, toLeft bool, err error) {
+	if !named {
+		return false, true, nil
+	}
+	if fromLeft, err = parseWhere(args[3]); err != nil {
+		return false, false, err
+	}
+	toLeft, err = parseWhere(args[4])
+	return fromLeft, toLeft, err
+}
+
+// parseNonNegative parses an integer that must not be negative; bad is
+// the error for anything else.
+func parseNonNegative(b []byte, bad error) (int64, error) {
+	n, ok := crdt.ParseInt(b)
+	if !ok || n < 0 {
+		return 0, bad
+	}
+	return n, nil
+}
+
 // listBounds normalizes a Redis [start, stop] range over n elements (as
 // LRANGE and LTRIM do); ok is false when it is empty.
 func listBounds(start, stop, n int64) (lo, hi int64, ok bool) {
@@ -285,11 +321,10 @@ func cmdPop(cl *call) (Reply, error) {
 	case len(cl.args) > 3:
 		return Reply{}, errArity(cl.cmd.name)
 	case withCount:
-		n, ok := crdt.ParseInt(cl.args[2])
-		if !ok || n < 0 {
-			return Reply{}, ErrNotPositive
+		var err error
+		if count, err = parseNonNegative(cl.args[2], ErrNotPositive); err != nil {
+			return Reply{}, err
 		}
-		count = n
 	}
 	var popped [][]byte
 	exists := false
@@ -333,14 +368,7 @@ func cmdLIndex(cl *call) (Reply, error) {
 		if err != nil || l == nil {
 			return err
 		}
-		i, err := parseIndex(cl.args[2])
-		if err != nil {
-			return err
-		}
-		if i < 0 {
-			i += l.Len()
-		}
-		_, val, ok, err := l.At(i)
+		_, val, ok, err := listAt(l, cl.args[2])
 		if ok {
 			r = bulk(bytes.Clone(val))
 		}
@@ -377,8 +405,8 @@ func cmdLRange(cl *call) (Reply, error) {
 // lposOptions are LPOS's RANK, COUNT (-1: not given) and MAXLEN.
 type lposOptions struct{ rank, count, maxLen int64 }
 
-func parseLPos(args [][]byte) (lposOptions, error) {
-	o := lposOptions{rank: 1, count: -1}
+func parseLPos(args [][]byte) (o lposOptions, err error) {
+	o = lposOptions{rank: 1, count: -1}
 	for j := 0; j < len(args); j++ {
 		more := j+1 < len(args)
 		switch opt := strings.ToLower(string(args[j])); {
@@ -396,18 +424,14 @@ func parseLPos(args [][]byte) (lposOptions, error) {
 			o.rank = n
 		case opt == "count" && more:
 			j++
-			n, ok := crdt.ParseInt(args[j])
-			if !ok || n < 0 {
-				return o, ErrCountNegative
+			if o.count, err = parseNonNegative(args[j], ErrCountNegative); err != nil {
+				return o, err
 			}
-			o.count = n
 		case opt == "maxlen" && more:
 			j++
-			n, ok := crdt.ParseInt(args[j])
-			if !ok || n < 0 {
-				return o, ErrMaxLenNegative
+			if o.maxLen, err = parseNonNegative(args[j], ErrMaxLenNegative); err != nil {
+				return o, err
 			}
-			o.maxLen = n
 		default:
 			return o, ErrSyntax
 		}
@@ -479,14 +503,7 @@ func cmdLSet(cl *call) (Reply, error) {
 		if l == nil {
 			return ErrNoSuchKey
 		}
-		i, err := parseIndex(cl.args[2])
-		if err != nil {
-			return err
-		}
-		if i < 0 {
-			i += l.Len()
-		}
-		id, _, ok, err := l.At(i)
+		id, _, ok, err := listAt(l, cl.args[2])
 		if err != nil {
 			return err
 		}
@@ -581,19 +598,13 @@ func cmdLTrim(cl *call) (Reply, error) {
 // cmdLMove is LMOVE and RPOPLPUSH.
 func cmdLMove(cl *call) (Reply, error) {
 	src, dst := cl.args[1], cl.args[2]
-	fromLeft, toLeft := false, true // RPOPLPUSH
-	if cl.cmd.name == "lmove" {
-		var err error
-		if fromLeft, err = parseWhere(cl.args[3]); err != nil {
-			return Reply{}, err
-		}
-		if toLeft, err = parseWhere(cl.args[4]); err != nil {
-			return Reply{}, err
-		}
+	fromLeft, toLeft, err := moveEnds(cl.args, cl.cmd.name == "lmove")
+	if err != nil {
+		return Reply{}, err
 	}
 	var value []byte
 	var ok bool
-	err := cl.update(dedupKeys([][]byte{src, dst}), func(tx Tx) (err error) {
+	err = cl.update(dedupKeys([][]byte{src, dst}), func(tx Tx) (err error) {
 		value, ok, err = moveEnd(tx, src, dst, fromLeft, toLeft)
 		return err
 	})
