@@ -68,25 +68,25 @@ func (n *Node) notifyLists(keys [][]byte) {
 
 // hasListOps reports whether ev has an op ApplyList acts on, and whether
 // it has list element ops.
-func hasListOps(ev *crdt.Event) (any, elems bool) {
+func hasListOps(ev *crdt.Event) (some, elems bool) {
 	for i := range ev.Ops {
 		op := &ev.Ops[i]
 		if crdt.IsListOp(op) {
-			any = true
+			some = true
 		}
 		if op.ElemType() == crdt.TypeList {
 			elems = true
 		}
 	}
-	return any, elems
+	return some, elems
 }
 
 // apply folds the list part of ev, which l.k.Apply admitted, into the
 // batch. A list whose records are corrupt is left as it was (the event's
 // other effects stand) and the error logged: the node keeps applying.
 func (b *listBatch) apply(l *loaded, ev *crdt.Event, stable crdt.Clock) error {
-	any, elems := hasListOps(ev)
-	if !any {
+	some, elems := hasListOps(ev)
+	if !some {
 		return nil
 	}
 	ks, err := b.state(l.key)
@@ -119,9 +119,14 @@ func (b *listBatch) apply(l *loaded, ev *crdt.Event, stable crdt.Clock) error {
 	return nil
 }
 
-// corruptList reports a list whose stored records do not decode.
+// corruptList counts an event whose list effects were not applied because
+// the list's stored records do not decode (in bad_records), logging once
+// per key.
 func (n *Node) corruptList(key []byte, ev *crdt.Event, err error) {
 	n.bad.Add(1)
+	if _, dup := n.badLogged.LoadOrStore("list "+string(key), struct{}{}); dup {
+		return
+	}
 	n.log.Error().Bytes("key", key).Uint32("origin", uint32(ev.Dot.Origin)).Uint64("seq", ev.Dot.Seq).
 		Err(err).Msg("list state is corrupt: the event's list effects are not applied")
 }
@@ -270,8 +275,8 @@ func (kv *keyView) listKV() (*cowKV, error) {
 // list element ops, or a removal while the view shows list elements (a
 // removal of a list with no live element changes nothing a write sees).
 func (kv *keyView) needsList(ev *crdt.Event) bool {
-	any, elems := hasListOps(ev)
-	return elems || (any && (kv.list != nil || kv.k.Len(crdt.TypeList) > 0))
+	some, elems := hasListOps(ev)
+	return elems || (some && (kv.list != nil || kv.k.Len(crdt.TypeList) > 0))
 }
 
 // applyList folds ev's list part into the view (after kv.k.Apply).
