@@ -300,43 +300,111 @@ func TestLists_Restart(t *testing.T) {
 	c.expectAll("[b C d]", "LRANGE", "L", "0", "-1")
 }
 
-// A blocking pop in one region is woken by a push made in another.
-func TestLists_BlockingPopWokenByPeerPush(t *testing.T) {
-	c := startCluster(t, []string{"us", "eu"})
-	if _, err := c.do("us", "BLPOP", "nothing", "0.01"); err != nil && err != redis.Nil {
-		t.Skipf("BLPOP not available: %v", err)
-	}
-	type res struct {
-		v   []string
-		err error
-	}
-	got := make(chan res, 1)
-	go func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-		defer cancel()
-		v, err := c.r("eu").BLPop(ctx, 20*time.Second, "q").Result()
-		got <- res{v, err}
-	}()
-	// Wait until eu's client is blocked (CLIENT LIST shows a blpop).
-	eventually(t, 10*time.Second, func() error {
-		v, err := c.do("eu", "CLIENT", "LIST")
+// blocked waits until region has a client blocked in cmd (CLIENT LIST).
+func (c *cluster) blocked(region, cmd string) {
+	c.t.Helper()
+	eventually(c.t, 10*time.Second, func() error {
+		v, err := c.do(region, "CLIENT", "LIST")
 		if err != nil {
 			return err
 		}
-		if !strings.Contains(fmt.Sprint(v), "cmd=blpop") {
-			return fmt.Errorf("no blocked client yet")
+		if !strings.Contains(fmt.Sprint(v), "cmd="+cmd+" ") {
+			return fmt.Errorf("no client blocked in %s on %s yet", cmd, region)
 		}
 		return nil
 	})
-	c.expect("us", "1", "RPUSH", "q", "job")
-	select {
-	case r := <-got:
-		if r.err != nil || fmt.Sprint(r.v) != "[q job]" {
-			t.Fatalf("BLPOP on eu = %v, %v", r.v, r.err)
+}
+
+// blocking runs a blocking command on region in the background; its reply
+// (or error) arrives on the channel.
+func (c *cluster) blocking(region string, args ...any) <-chan string {
+	out := make(chan string, 1)
+	go func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		v, err := c.r(region).Do(ctx, args...).Result()
+		switch {
+		case err == redis.Nil:
+			out <- "(nil)"
+		case err != nil:
+			out <- "ERR: " + err.Error()
+		default:
+			out <- fmt.Sprint(v)
 		}
+	}()
+	return out
+}
+
+func reply(t *testing.T, ch <-chan string, what string) string {
+	t.Helper()
+	select {
+	case r := <-ch:
+		return r
 	case <-time.After(25 * time.Second):
-		t.Fatal("BLPOP on eu not woken by us's push")
+		t.Fatalf("%s: no reply", what)
+	}
+	return ""
+}
+
+// A blocking pop in one region is woken by a push made in another.
+func TestLists_BlockingPopWokenByPeerPush(t *testing.T) {
+	c := startCluster(t, []string{"us", "eu"})
+	got := c.blocking("eu", "BLPOP", "other", "q", "20")
+	c.blocked("eu", "blpop")
+	c.expect("us", "1", "RPUSH", "q", "job")
+	if r := reply(t, got, "BLPOP on eu"); r != "[q job]" {
+		t.Fatalf("BLPOP on eu = %s", r)
 	}
 	c.converge()
 	c.expectAll("0", "LLEN", "q")
+
+	// BLMOVE: the element moves in eu, and the move replicates.
+	got = c.blocking("eu", "BLMOVE", "src", "dst", "LEFT", "RIGHT", "20")
+	c.blocked("eu", "blmove")
+	c.expect("us", "2", "RPUSH", "src", "a", "b")
+	if r := reply(t, got, "BLMOVE on eu"); r != "a" {
+		t.Fatalf("BLMOVE on eu = %s", r)
+	}
+	c.converge()
+	c.expectAll("[b]", "LRANGE", "src", "0", "-1")
+	c.expectAll("[a]", "LRANGE", "dst", "0", "-1")
+
+	// BLMPOP with a count, woken by a push of several values.
+	got = c.blocking("eu", "BLMPOP", "20", "1", "m", "RIGHT", "COUNT", "2")
+	c.blocked("eu", "blmpop")
+	c.expect("us", "3", "RPUSH", "m", "1", "2", "3")
+	if r := reply(t, got, "BLMPOP on eu"); r != "[m [3 2]]" {
+		t.Fatalf("BLMPOP on eu = %s", r)
+	}
+	c.converge()
+	c.expectAll("[1]", "LRANGE", "m", "0", "-1")
+}
+
+// Blocked clients in two regions woken by one push: pops are at least
+// once, so both may get the element; it is popped at least once and
+// removed once.
+func TestLists_BlockingPopsInTwoRegions(t *testing.T) {
+	c := startCluster(t, []string{"us", "eu", "ap"})
+	eu := c.blocking("eu", "BRPOP", "q", "3")
+	ap := c.blocking("ap", "BRPOP", "q", "3")
+	c.blocked("eu", "brpop")
+	c.blocked("ap", "brpop")
+	c.expect("us", "1", "LPUSH", "q", "job")
+	r1, r2 := reply(t, eu, "BRPOP on eu"), reply(t, ap, "BRPOP on ap")
+	popped := 0
+	for _, r := range []string{r1, r2} {
+		switch r {
+		case "[q job]":
+			popped++
+		case "(nil)": // timed out: the other region's pop arrived first
+		default:
+			t.Fatalf("BRPOP = %s", r)
+		}
+	}
+	if popped == 0 {
+		t.Fatalf("nobody popped the element: %s, %s", r1, r2)
+	}
+	c.converge()
+	c.expectAll("0", "LLEN", "q")
+	c.expectAll("0", "EXISTS", "q")
 }
