@@ -701,3 +701,69 @@ func holdProduce(t *testing.T, c *kfake.Cluster) func() {
 	})
 	return release
 }
+
+// A list write on a key with writes in flight reuses the view (and the
+// copy-on-write list) the previous write left; a peer's push applied
+// meanwhile drops it, and the next write plans on a list that has the
+// peer's element.
+func TestLists_CachedViewDroppedByPeerPush(t *testing.T) {
+	c, err := kfake.NewCluster(kfake.NumBrokers(1))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	n, err := materializer.New(materializer.Config{
+		Region: "us", InstanceID: 1, Peers: []string{"eu"}, Brokers: c.ListenAddrs(), Partitions: 4,
+		FetchMaxWait: 20 * time.Millisecond, WriteTimeout: 20 * time.Second,
+	}, zerolog.New(zerolog.NewTestWriter(t)).Level(zerolog.WarnLevel))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- n.Run(ctx) }()
+	defer func() { cancel(); <-done }()
+	select {
+	case <-n.Ready():
+	case <-time.After(20 * time.Second):
+		t.Fatal("node not ready")
+	}
+	rpush(t, n, "q", "a")
+	release := holdProduce(t, c)
+	acks := []*materializer.Ack{
+		listUpdateAsync(t, n, "q", pushOps(false, "b")),
+		listUpdateAsync(t, n, "q", pushOps(false, "c")),
+	}
+	// eu, having seen a (us's seq 1), pushes "e" at the head.
+	cl, err := kgo.NewClient(kgo.SeedBrokers(c.ListenAddrs()...), kgo.RecordPartitioner(kgo.ManualPartitioner()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	a := crdt.ElemID{Origin: 1, Seq: 1, Idx: 1}
+	ev := &crdt.Event{Dot: crdt.Dot{Origin: 2, Seq: 1}, HLC: crdt.MakeHLC(time.Now().UnixMilli(), 0), Key: []byte("q"),
+		Observed: crdt.Clock{{Origin: 1, Seq: 1}},
+		Ops:      []crdt.Op{{Kind: crdt.OpLInsert, Elem: crdt.ElemID{Idx: 1}.Bytes(), Value: []byte("e"), Anchor: a.Bytes(), Before: true, Counter: 1}}}
+	if err := cl.ProduceSync(ctx, oplog.NewRecord("eu", oplog.MirrorTopic("eu", oplog.Topic), ev, 4)).FirstErr(); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "eu's push applied", func() bool { return lrange(t, n, "q") == "e a" })
+	// The next write sees eu's element and both pushes in flight.
+	acks = append(acks, listUpdateAsync(t, n, "q", func(_ *materializer.Tx, l *crdt.List) ([]crdt.Op, error) {
+		var got []string
+		err := l.Range(0, false, func(_ crdt.ElemID, v []byte) bool { got = append(got, string(v)); return true })
+		if err != nil || strings.Join(got, " ") != "e a b c" {
+			return nil, fmt.Errorf("list in the write: %v, %v", got, err)
+		}
+		return l.AppendPush(nil, true, []byte("h"))
+	}))
+	release()
+	for _, a := range acks {
+		if err := a.Wait(ctx); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if got := lrange(t, n, "q"); got != "h e a b c" {
+		t.Fatalf("LRANGE q = %q", got)
+	}
+}
