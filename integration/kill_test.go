@@ -119,11 +119,13 @@ func buildGeorep(t *testing.T) string {
 	return bin
 }
 
-// startDevProcess runs `georep dev` as a child and waits for its ready line.
-func startDevProcess(t *testing.T, bin, dataDir string, port, kport int) *exec.Cmd {
+// startDevProcess runs `georep dev` (plus extra flags) as a child and waits
+// for its ready line.
+func startDevProcess(t *testing.T, bin, dataDir string, port, kport int, extra ...string) *exec.Cmd {
 	t.Helper()
-	cmd := exec.Command(bin, "--log-level", "warn", "dev", "--regions", "us,eu",
-		"--port", strconv.Itoa(port), "--kafka-port", strconv.Itoa(kport), "--data-dir", dataDir)
+	args := []string{"--log-level", "warn", "dev", "--regions", "us,eu",
+		"--port", strconv.Itoa(port), "--kafka-port", strconv.Itoa(kport), "--data-dir", dataDir}
+	cmd := exec.Command(bin, append(args, extra...)...)
 	stdout, err := cmd.StdoutPipe()
 	if err != nil {
 		t.Fatal(err)

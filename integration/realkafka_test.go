@@ -343,6 +343,9 @@ func (rc *realCluster) nodeArgs(r string) []string {
 	if rc.cfg.RequirePass != "" {
 		args = append(args, "--requirepass", rc.cfg.RequirePass)
 	}
+	if rc.cfg.Changelog {
+		args = append(args, "--changelog", "--changelog-topic", rc.cfg.ChangelogTopic)
+	}
 	return args
 }
 

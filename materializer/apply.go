@@ -125,8 +125,9 @@ func (n *Node) applyBatch(p *partition, recs []*kgo.Record) error {
 	lb := n.newListBatch(txn)
 	var rest []*kgo.Record // left for the next transaction
 	var size int
+	clb := n.changelogBatch(p) // nil unless the changelog is on
 	for i, r := range recs {
-		if i > 0 && (len(keys)+eb.entries()+lb.entries() > maxBatchEntries || size > maxBatchBytes) {
+		if i > 0 && (len(keys)+eb.entries()+lb.entries()+clb.entries() > maxBatchEntries || size > maxBatchBytes) {
 			rest = recs[i:]
 			break
 		}
@@ -156,9 +157,11 @@ func (n *Node) applyBatch(p *partition, recs []*kgo.Record) error {
 			return err
 		}
 		stable := stableOf(wm)
+		clb.before(l)
 		changed := l.k.Apply(ev, stable)
 		if changed {
 			l.dirty = true
+			clb.note(ev.Key, r, ev)
 			if err := eb.apply(l, ev, stable); err != nil {
 				return err
 			}
@@ -202,6 +205,9 @@ func (n *Node) applyBatch(p *partition, recs []*kgo.Record) error {
 			return err
 		}
 	}
+	if err := clb.write(txn); err != nil {
+		return err
+	}
 	// Cached views of keys this batch changes by other events than their
 	// own writes in flight go stale: drop them before the commit, so no
 	// write takes one while the commit becomes visible, and again after it,
@@ -216,9 +222,10 @@ func (n *Node) applyBatch(p *partition, recs []*kgo.Record) error {
 		p.dropView(string(k))
 	}
 	p.mu.Unlock()
-	if err := txn.Commit(); err != nil {
+	if err := clb.commit(txn); err != nil {
 		return fmt.Errorf("commit: %w", err)
 	}
+	clb.done()
 	if err := lb.afterCommit(p); err != nil {
 		return err
 	}

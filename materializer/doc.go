@@ -38,6 +38,14 @@
 // is cached. WatchLists callbacks run on the partition worker after the
 // commit.
 //
+// # Changelog
+//
+// With Config.Changelog the apply transaction also marks every key it
+// changed; a publisher goroutine produces each marked key's visible value
+// to the changelog topic and removes the mark once Kafka acknowledged it
+// (changelog.go, docs/cdc.md). A partition's changelog lock orders its
+// apply commits against the removal of its marks; it is a leaf lock.
+//
 // # Write path
 //
 // Store.Update locks the partitions of the keys it names, builds each key's

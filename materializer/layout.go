@@ -19,6 +19,8 @@ import (
 //	'L' slot(2) keylen(4) key record -> list records; 'c' partition(4) -> list
 //	                                 tombstones; 'J' partition(4) n(4) -> list
 //	                                 journal (lists.go, listjournal.go)
+//	'd' slot(2) rediskey          -> changelog dirty mark (changelog.go)
+//	'C' topic                     -> changelog topic seeded (changelog_seed.go)
 const (
 	prefixMeta      = 'm'
 	prefixOffset    = 'o'

@@ -61,6 +61,11 @@ type Config struct {
 	// peer has written (GEOREP SYNC, STATUS, a new region's catch-up),
 	// whoever mirrors it. The command line fills it from --peer-brokers.
 	PeerBrokers map[string][]string `kong:"-"`
+	// Changelog publishes every changed key's new visible value to
+	// ChangelogTopic in the region's cluster (docs/cdc.md).
+	Changelog bool `help:"Publish each changed key's new value to the changelog topic (docs/cdc.md)." env:"CHANGELOG"`
+	// ChangelogTopic is the changelog's topic (default georep.changelog).
+	ChangelogTopic string `help:"Topic of the changelog in the region's cluster." default:"georep.changelog" name:"changelog-topic" env:"CHANGELOG_TOPIC"`
 }
 
 func (c *Config) setDefaults() {
@@ -84,6 +89,9 @@ func (c *Config) setDefaults() {
 	}
 	if c.SnapshotKeep == 0 {
 		c.SnapshotKeep = 2
+	}
+	if c.ChangelogTopic == "" {
+		c.ChangelogTopic = DefaultChangelogTopic
 	}
 }
 
@@ -175,6 +183,8 @@ type Node struct {
 	lwatch atomic.Pointer[listWatch] // WatchLists callback (lists.go)
 
 	snapMu chan struct{} // one snapshot written at a time (snapfiles.go)
+
+	cl *changelog // nil unless Config.Changelog (changelog.go)
 }
 
 // New opens the node's state and Kafka clients. It starts no goroutine of
@@ -237,6 +247,14 @@ func New(cfg Config, log zerolog.Logger, inbound ...Inbound) (*Node, error) {
 	}
 	if cfg.StartPaused {
 		n.Pause()
+	}
+	if cfg.Changelog {
+		if n.cl, err = newChangelog(n); err != nil {
+			n.cons.Close()
+			n.prod.Close()
+			db.Close()
+			return nil, err
+		}
 	}
 	return n, nil
 }
@@ -324,6 +342,9 @@ func (n *Node) Run(ctx context.Context) error {
 	if n.cfg.SnapshotInterval > 0 {
 		g.Go(func() error { return n.snapshotLoop(ctx) })
 	}
+	if n.cl != nil {
+		g.Go(func() error { return n.cl.run(ctx) })
+	}
 	err := g.Wait()
 	if errors.Is(err, context.Canceled) && ctx.Err() != nil {
 		return nil
@@ -339,6 +360,9 @@ func (n *Node) close() {
 	n.prod.Close()
 	for _, w := range n.watch {
 		w.close()
+	}
+	if n.cl != nil {
+		n.cl.prod.Close()
 	}
 	if err := n.db.Close(); err != nil {
 		n.log.Error().Err(err).Msg("close state")

@@ -52,6 +52,10 @@ type DevConfig struct {
 	// snapshots (materializer.Config).
 	SnapshotInterval time.Duration
 	SnapshotKeep     int
+	// Changelog makes every node publish a changelog (docs/cdc.md) to
+	// ChangelogTopic (default georep.changelog) in its region's broker.
+	Changelog      bool
+	ChangelogTopic string
 }
 
 // Validate reports a configuration error.
@@ -136,6 +140,9 @@ func NewDev(cfg DevConfig, log zerolog.Logger) (*Dev, error) {
 
 				SnapshotInterval: cfg.SnapshotInterval,
 				SnapshotKeep:     cfg.SnapshotKeep,
+
+				Changelog:      cfg.Changelog,
+				ChangelogTopic: cfg.ChangelogTopic,
 			},
 			Server: server.Config{Addr: net.JoinHostPort(cfg.Host, strconv.Itoa(portOr0(cfg.Port, i))), RequirePass: cfg.RequirePass},
 		}

@@ -26,6 +26,9 @@ type DevCmd struct {
 	SnapshotDir      string        `help:"Directory of the regions' snapshots (GEOREP SNAPSHOT, --snapshot-interval), one subdirectory per region (default: <data-dir>/<region>/snapshots)." name:"snapshot-dir" type:"path"`
 	SnapshotInterval time.Duration `help:"Each region writes a snapshot this often (0: never)." name:"snapshot-interval"`
 	SnapshotKeep     int           `help:"Snapshots each region keeps: each periodic snapshot removes all but the newest this many." default:"2" name:"snapshot-keep"`
+
+	Changelog      bool   `help:"Publish each changed key's new value to every region's changelog topic (docs/cdc.md)."`
+	ChangelogTopic string `help:"Topic of the changelog." default:"georep.changelog" name:"changelog-topic"`
 }
 
 // Run starts the deployment and blocks until ctx ends.
@@ -52,6 +55,9 @@ func (c *DevCmd) Run(ctx context.Context, log zerolog.Logger) error {
 		SnapshotDir:      c.SnapshotDir,
 		SnapshotInterval: c.SnapshotInterval,
 		SnapshotKeep:     c.SnapshotKeep,
+
+		Changelog:      c.Changelog,
+		ChangelogTopic: c.ChangelogTopic,
 	}, log)
 	if err != nil {
 		return err

@@ -5,9 +5,12 @@
 #   2. go test ./integration/... with GEOREP_KAFKA set: every region of every
 #      test is a `georep node` process, mirrored by georep's bridges; the
 #      real-Kafka fault tests (integration/faults_kafka_test.go) run too;
-#   3. scripts/kafka.sh mm2 up, then the string and counter conflict scenarios
+#   3. scripts/kafka/cdc.sh: two `georep node --changelog` processes, a mixed
+#      workload, and examples/cdc-python checking that each changelog topic
+#      folds into its region's state;
+#   4. scripts/kafka.sh mm2 up, then the string and counter conflict scenarios
 #      again with GEOREP_MIRROR=mm2: no bridges, MirrorMaker 2 mirrors;
-#   4. scripts/kafka.sh down, also on failure or Ctrl-C.
+#   5. scripts/kafka.sh down, also on failure or Ctrl-C.
 #
 # Environment: GO (go), KAFKA_TEST_TIMEOUT (20m, per go test run),
 # KAFKA_MM2_TESTS (the -run regex of step 3), KAFKA_TEST_RUN (a -run regex
@@ -46,6 +49,9 @@ export GEOREP_BIN=$PWD/.kafka/bin/georep
 
 phase "integration suite, georep's bridges ($GEOREP_KAFKA)"
 $GO test -count=1 -timeout "$TIMEOUT" ${RUN:+-run "$RUN"} ./integration/...
+
+phase "change data capture: examples/cdc-python on georep node --changelog"
+scripts/kafka/cdc.sh
 
 phase "starting MirrorMaker 2"
 scripts/kafka.sh mm2 up
