@@ -225,10 +225,10 @@ func (n *Node) applyBatch(p *partition, recs []*kgo.Record) error {
 	if err := clb.commit(txn); err != nil {
 		return fmt.Errorf("commit: %w", err)
 	}
-	clb.done()
 	if err := lb.afterCommit(p); err != nil {
 		return err
 	}
+	clb.done()
 	n.applied.Add(nApplied)
 	n.notifyLists(lb.grew)
 	ep := n.elemPart(p.id)

@@ -404,6 +404,10 @@ func (c *changelog) collect(cursor []byte) (items []clItem, next []byte, err err
 		if cursor != nil {
 			start = cursor
 		}
+		journaled, err := journaledParts(txn)
+		if err != nil {
+			return err
+		}
 		var total int64
 		for it.Seek(start); it.Valid(); it.Next() {
 			if len(items) >= changelogRoundKeys || size >= changelogRoundBytes {
@@ -411,6 +415,9 @@ func (c *changelog) collect(cursor []byte) (items []clItem, next []byte, err err
 				break
 			}
 			total++
+			if journaled[oplog.PartitionOfSlot(binary.BigEndian.Uint16(it.Item().Key()[1:3]), n.cfg.Partitions)] {
+				continue // lists half written (listjournal.go): next round
+			}
 			mk := it.Item().KeyCopy(nil)
 			mv, err := it.Item().ValueCopy(nil)
 			if err != nil {
@@ -439,6 +446,28 @@ func (c *changelog) collect(cursor []byte) (items []clItem, next []byte, err err
 		return nil
 	})
 	return items, next, err
+}
+
+// journaledParts returns the partitions whose list journal is not written
+// out yet in txn's snapshot: a big list write committed its key states
+// while its list records were still being written, so the snapshot may
+// show such a list half written. The partition's worker kicks the
+// publisher again once the journal is done.
+func journaledParts(txn *badger.Txn) (map[int32]bool, error) {
+	var out map[int32]bool
+	it := txn.NewIterator(badger.IteratorOptions{Prefix: []byte{prefixListJournal}})
+	defer it.Close()
+	for it.Rewind(); it.Valid(); it.Next() {
+		k := it.Item().Key()
+		if len(k) < 5 {
+			continue
+		}
+		if out == nil {
+			out = make(map[int32]bool)
+		}
+		out[int32(binary.BigEndian.Uint32(k[1:5]))] = true
+	}
+	return out, nil
 }
 
 // publish produces the items' records and retires the marks of those Kafka
