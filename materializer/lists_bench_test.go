@@ -36,7 +36,7 @@ import (
 //
 // GEOREP_BENCH_SIZES overrides the sizes ("10,1000000").
 func BenchmarkListRatio(b *testing.B) {
-	const rounds, perRound = 9, 256
+	const rounds, perRound = 15, 256
 	sizes := benchSizes()
 	samples := map[string][]float64{} // "path/op/size" -> ns per command
 	record := func(name string, d time.Duration, cmds int) {

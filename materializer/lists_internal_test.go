@@ -5,6 +5,7 @@ import (
 	"context"
 	"fmt"
 	"testing"
+	"time"
 
 	"github.com/dgraph-io/badger/v4"
 	"github.com/rs/zerolog"
@@ -203,9 +204,12 @@ func TestListApply_BigWrites(t *testing.T) {
 				t.Fatalf("after a push of %d values: Len %d, %d values", size, k.Len(crdt.TypeList), len(got))
 			}
 			// DEL of all of them.
-			f.apply(t, 1, pl.plan(t, key, 1, func(*crdt.List) ([]crdt.Op, error) {
+			del := pl.plan(t, key, 1, func(*crdt.List) ([]crdt.Op, error) {
 				return []crdt.Op{{Kind: crdt.OpDelete}}, nil
-			})...)
+			})
+			start := time.Now()
+			f.apply(t, 1, del...)
+			t.Logf("DEL of %d elements applied in %s", size, time.Since(start))
 			k, got, _ = listState(t, n, "big")
 			if k != nil || len(got) != 0 {
 				t.Fatalf("after DEL: key %v, %d values", k, len(got))
