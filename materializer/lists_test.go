@@ -319,6 +319,31 @@ func TestLists_WritesReplicateAndConverge(t *testing.T) {
 	rs.sync()
 	rs.expectList("l", "a0 a a2 B")
 	rs.expectConverged()
+	// Lists that differ, in content or only in order, give different digests.
+	eu.Pause()
+	lset(t, us, "l", 0, "x")
+	if digest(t, us) == digest(t, eu) {
+		t.Fatal("equal digests with different list values")
+	}
+	eu.Resume()
+	rs.sync()
+	rs.expectConverged()
+	rpush(t, us, "o1", "p", "q")
+	rpush(t, us, "o2", "q", "p")
+	rs.sync()
+	d1 := digest(t, us)
+	del(t, us, "o1")
+	del(t, us, "o2")
+	rpush(t, us, "o1", "q", "p")
+	rpush(t, us, "o2", "p", "q")
+	if digest(t, us) == d1 {
+		t.Fatal("equal digests with lists in another order")
+	}
+	lset(t, us, "l", 0, "a0")
+	del(t, us, "o1")
+	del(t, us, "o2")
+	rs.sync()
+	rs.expectList("l", "a0 a a2 B")
 	// Popping everything leaves no key.
 	for range 4 {
 		pop(t, us, "l", true)
