@@ -390,6 +390,9 @@ func TestCDC_ChangelogReconstructsState(t *testing.T) {
 		t.Logf("%s: changelog of %d records equals the region's state", r, n)
 	}
 	c.expect("eu", "12", "GET", "cnt")
+	if info := c.info("us", "georep"); info["changelog"] != "1" || info["changelog_published"] == "" || info["changelog_published"] == "0" {
+		t.Fatalf("INFO georep: changelog=%s changelog_published=%s", info["changelog"], info["changelog_published"])
+	}
 
 	c.restart()
 	c.must("eu", "DEL", "us:1:n")

@@ -350,6 +350,12 @@ func (s *Server) infoSection(cl *call, name string) (string, error) {
 		kv("bad_records", st.BadRecords)
 		kv("tombstones", st.Tombstones)
 		kv("events_total", st.EventsTotal)
+		kv("changelog", boolInt(st.Changelog))
+		if st.Changelog {
+			kv("changelog_published", st.ChangelogPublished)
+			kv("changelog_truncated", st.ChangelogTruncated)
+			kv("changelog_pending", st.ChangelogPending)
+		}
 	}
 	return b.String(), nil
 }

@@ -187,6 +187,15 @@ type Status struct {
 	BadRecords  int64      // records skipped because they did not decode
 	Tombstones  int64      // retained tombstones
 	EventsTotal int64      // events applied since start
+
+	// Changelog (docs/cdc.md): whether the node publishes one, records
+	// Kafka acknowledged since start, records published without their
+	// value, and changed keys waiting to be published (as of the
+	// publisher's last round).
+	Changelog          bool
+	ChangelogPublished int64
+	ChangelogTruncated int64
+	ChangelogPending   int64
 }
 
 // PeerStatus is replication from one peer region.

@@ -108,6 +108,8 @@ func (s store) Status(ctx context.Context) server.Status {
 	for _, p := range st.Peers {
 		out.Peers = append(out.Peers, server.PeerStatus(p))
 	}
+	cl := s.n.ChangelogStats()
+	out.Changelog, out.ChangelogPublished, out.ChangelogTruncated, out.ChangelogPending = cl.Enabled, cl.Published, cl.Truncated, cl.Pending
 	return out
 }
 
