@@ -3,6 +3,7 @@ package crdt
 import (
 	"bytes"
 	"math/big"
+	"slices"
 	"sort"
 )
 
@@ -317,16 +318,22 @@ func mergeBase(bases []Share, s Share) []Share {
 	return bases
 }
 
+// addReg inserts r into regs, sorted by dot, after any equal dot.
 func addReg(regs []Reg, r Reg) []Reg {
-	regs = append(regs, r)
-	sort.Slice(regs, func(i, j int) bool { return dotLess(regs[i].Dot, regs[j].Dot) })
-	return regs
+	i := len(regs)
+	for i > 0 && dotLess(r.Dot, regs[i-1].Dot) {
+		i--
+	}
+	return slices.Insert(regs, i, r)
 }
 
+// addTTL inserts t into ts, sorted by dot, after any equal dot.
 func addTTL(ts []TTL, t TTL) []TTL {
-	ts = append(ts, t)
-	sort.Slice(ts, func(i, j int) bool { return dotLess(ts[i].Dot, ts[j].Dot) })
-	return ts
+	i := len(ts)
+	for i > 0 && dotLess(t.Dot, ts[i-1].Dot) {
+		i--
+	}
+	return slices.Insert(ts, i, t)
 }
 
 func dotLess(a, b Dot) bool {

@@ -100,11 +100,21 @@ type loaded struct {
 	oldOwner crdt.ReplicaID
 	oldTomb  bool // held tombstones before the batch (tombstone index entry)
 	dirty    bool
+	// enc is the size of the key's stored state: read from Badger, or
+	// written by store; -1 when it came from the key cache unchanged.
+	enc int
+	ce  *keyCacheEntry // the key cache's entry, if it had one
 }
 
 // applyBatch folds recs into state in one Badger transaction together with
 // the offsets and watermarks they advance, then releases waiters.
-func (n *Node) applyBatch(p *partition, recs []*kgo.Record) error {
+func (n *Node) applyBatch(p *partition, recs []*kgo.Record) (err error) {
+	defer func() {
+		if err != nil {
+			// Cached states may hold effects of the batch that failed.
+			p.cache.clear()
+		}
+	}()
 	p.mu.Lock()
 	wm := make(map[crdt.ReplicaID]mark, len(p.wm))
 	for o, m := range p.wm {
@@ -152,7 +162,7 @@ func (n *Node) applyBatch(p *partition, recs []*kgo.Record) error {
 		}
 		wm[o] = mark{seq: ev.Dot.Seq, hlc: ev.HLC}
 		changedWM[o] = true
-		l, err := n.load(txn, keys, ev.Key)
+		l, err := n.load(p, txn, keys, ev.Key)
 		if err != nil {
 			return err
 		}
@@ -184,11 +194,12 @@ func (n *Node) applyBatch(p *partition, recs []*kgo.Record) error {
 	if err := lb.flush(p.id, 3*len(keys)+eb.entries()); err != nil {
 		return err
 	}
+	var arena []byte // encoded states, one allocation for many
 	for _, l := range keys {
 		if !l.dirty {
 			continue
 		}
-		if err := n.store(txn, l, lb); err != nil {
+		if l.enc, err = n.store(txn, l, lb, &arena); err != nil {
 			return err
 		}
 	}
@@ -229,6 +240,20 @@ func (n *Node) applyBatch(p *partition, recs []*kgo.Record) error {
 		return err
 	}
 	clb.done()
+	for k, l := range keys {
+		if l.enc < 0 {
+			continue // cached and unchanged
+		}
+		st := l.k
+		if l.enc == 0 {
+			st = &crdt.Key{} // absent; l.k may hold a VV that is forgotten
+		}
+		if l.ce != nil {
+			p.cache.update(l.ce, k, st, l.enc)
+		} else {
+			p.cache.put(k, st, l.enc)
+		}
+	}
 	n.applied.Add(nApplied)
 	n.notifyLists(lb.grew)
 	ep := n.elemPart(p.id)
@@ -262,83 +287,120 @@ func (n *Node) applyBatch(p *partition, recs []*kgo.Record) error {
 	return nil
 }
 
-// load returns key's state in the batch, reading it from txn once.
-func (n *Node) load(txn *badger.Txn, keys map[string]*loaded, key []byte) (*loaded, error) {
+// load returns key's state in the batch: from the partition's key cache,
+// or read from txn once.
+func (n *Node) load(p *partition, txn *badger.Txn, keys map[string]*loaded, key []byte) (*loaded, error) {
 	if l, ok := keys[string(key)]; ok {
 		return l, nil
 	}
-	k, err := getKey(txn, key)
-	if err != nil {
-		return nil, err
+	enc := -1
+	var k *crdt.Key
+	ce := p.cache.get(key)
+	switch {
+	case ce != nil:
+		k = ce.k
+	case p.cache.complete:
+		k, enc = &crdt.Key{}, 0 // known to be absent
+	default:
+		var err error
+		if k, enc, err = getKeySized(txn, key); err != nil {
+			return nil, err
+		}
+		if k == nil {
+			k = &crdt.Key{}
+		}
 	}
-	if k == nil {
-		k = &crdt.Key{}
-	}
-	l := &loaded{key: key, k: k, oldTomb: k.HasTombstones()}
+	l := &loaded{key: key, k: k, oldTomb: k.HasTombstones(), enc: enc, ce: ce}
 	l.oldAt, l.oldOwner = k.Expiry()
 	keys[string(key)] = l
 	return l, nil
 }
 
 // store writes l's state (or deletes it when empty) and keeps the expiry
-// index in step.
-func (n *Node) store(txn *badger.Txn, l *loaded, lb *listBatch) error {
-	mk := metaKey(l.key)
+// index in step. It returns the size of the state written (0: deleted).
+// States are encoded into *arena while it has room (the transaction holds
+// on to them until it commits).
+func (n *Node) store(txn *badger.Txn, l *loaded, lb *listBatch, arena *[]byte) (int, error) {
+	if cap(*arena)-len(*arena) < 512+len(l.key) {
+		*arena = make([]byte, 0, max(64<<10, 1024+len(l.key)))
+	}
+	mk := appendMetaKey(*arena, l.key)
+	*arena = mk
+	mk = mk[len(mk)-(3+len(l.key)) : len(mk) : len(mk)]
+	enc := 0
 	empty := l.k.Empty()
 	if empty {
 		// The key's list may still hold tombstones: keep its state.
 		kept, err := lb.listStored(txn, l.key)
 		if err != nil {
-			return err
+			return 0, err
 		}
 		empty = !kept
 	}
 	if empty {
 		if err := txn.Delete(mk); err != nil {
-			return err
+			return 0, err
 		}
-	} else if err := txn.Set(mk, l.k.Marshal(nil)); err != nil {
-		return err
+	} else {
+		free := (*arena)[len(*arena):]
+		v := l.k.Marshal(free)
+		if cap(v) == cap(free) { // encoded in place
+			*arena = (*arena)[:len(*arena)+len(v)]
+		}
+		v = v[:len(v):len(v)]
+		if err := txn.Set(mk, v); err != nil {
+			return 0, err
+		}
+		enc = len(v)
 	}
 	at, owner := l.k.Expiry()
 	if l.k.Empty() {
 		at = 0
 	}
 	if at == l.oldAt && owner == l.oldOwner {
-		return nil
+		return enc, nil
 	}
 	if l.oldAt != 0 {
 		if err := txn.Delete(expiryKey(l.oldAt, l.key)); err != nil {
-			return err
+			return 0, err
 		}
 	}
 	if at != 0 {
 		if err := txn.Set(expiryKey(at, l.key), binary.BigEndian.AppendUint32(nil, uint32(owner))); err != nil {
-			return err
+			return 0, err
 		}
 	}
-	return nil
+	return enc, nil
 }
 
 // getKey reads key's state, nil if there is none.
 func getKey(txn *badger.Txn, key []byte) (*crdt.Key, error) {
+	k, _, err := getKeySized(txn, key)
+	return k, err
+}
+
+// getKeySized is getKey that also returns the size of the stored state (0
+// when there is none).
+func getKeySized(txn *badger.Txn, key []byte) (*crdt.Key, int, error) {
 	item, err := txn.Get(metaKey(key))
 	if errors.Is(err, badger.ErrKeyNotFound) {
-		return nil, nil
+		return nil, 0, nil
 	}
 	if err != nil {
-		return nil, fmt.Errorf("read %q: %w", key, err)
+		return nil, 0, fmt.Errorf("read %q: %w", key, err)
 	}
 	var k *crdt.Key
+	var size int
 	err = item.Value(func(v []byte) error {
 		var derr error
+		size = len(v)
 		k, derr = crdt.UnmarshalKey(v)
 		return derr
 	})
 	if err != nil {
-		return nil, fmt.Errorf("decode %q: %w", key, err)
+		return nil, 0, fmt.Errorf("decode %q: %w", key, err)
 	}
-	return k, nil
+	return k, size, nil
 }
 
 // badRecord counts a record that does not decode, logging once per topic

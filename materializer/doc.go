@@ -15,7 +15,13 @@
 // duplicates and skipped. After the commit the worker publishes: waiters of
 // local writes are released and their in-flight effects leave the overlay.
 // A batch is committed early, at an event boundary, before it would exceed
-// Badger's transaction limits.
+// Badger's transaction limits. Each worker keeps the decoded state of the
+// keys it applied recently (keycache.go, bounded by Config.KeyCacheMB), so
+// a key written again is folded without reading and decoding it from
+// Badger; entries are exactly the committed states, a failed batch clears
+// them, and the tombstone sweep, the only other writer of key states,
+// drops the ones it rewrites. Reads (GET, the write path's views) do not
+// use it: they read committed state from Badger.
 //
 // # Collections
 //

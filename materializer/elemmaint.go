@@ -262,6 +262,9 @@ func (n *Node) sweep(p *partition, ep *elemPart, stable crdt.Clock) error {
 			continue
 		}
 		t, elem := crdt.Type(rest[0]), rest[1:]
+		if t == crdt.TypeNone {
+			p.cache.drop(key) // sweepEntry may rewrite the key's state
+		}
 		if err := sweepEntry(txn, key, t, elem, stable, &tombs); err != nil {
 			return err
 		}

@@ -28,8 +28,10 @@ const (
 	prefixExpiry    = 'x'
 )
 
-func metaKey(key []byte) []byte {
-	b := make([]byte, 0, 3+len(key))
+func metaKey(key []byte) []byte { return appendMetaKey(make([]byte, 0, 3+len(key)), key) }
+
+// appendMetaKey appends key's meta entry key to b.
+func appendMetaKey(b, key []byte) []byte {
 	b = append(b, prefixMeta)
 	b = binary.BigEndian.AppendUint16(b, oplog.HashSlot(key))
 	return append(b, key...)

@@ -66,7 +66,13 @@ type Config struct {
 	Changelog bool `help:"Publish each changed key's new value to the changelog topic (docs/cdc.md)." env:"CHANGELOG"`
 	// ChangelogTopic is the changelog's topic (default georep.changelog).
 	ChangelogTopic string `help:"Topic of the changelog in the region's cluster." default:"georep.changelog" name:"changelog-topic" env:"CHANGELOG_TOPIC"`
+	// KeyCacheMB is how many MiB of decoded key states each partition's
+	// apply worker keeps in memory (0: 4; negative: none).
+	KeyCacheMB int `help:"MiB of decoded key states each partition's apply worker keeps in memory (negative: none)." default:"4" name:"key-cache-mb" env:"KEY_CACHE_MB"`
 }
+
+// defaultKeyCacheMB is a node's KeyCacheMB when none is given.
+const defaultKeyCacheMB = 4
 
 func (c *Config) setDefaults() {
 	if c.Topic == "" {
@@ -92,6 +98,9 @@ func (c *Config) setDefaults() {
 	}
 	if c.ChangelogTopic == "" {
 		c.ChangelogTopic = DefaultChangelogTopic
+	}
+	if c.KeyCacheMB == 0 {
+		c.KeyCacheMB = defaultKeyCacheMB
 	}
 }
 
@@ -209,7 +218,9 @@ func New(cfg Config, log zerolog.Logger, inbound ...Inbound) (*Node, error) {
 	}
 	n.db = db
 	for i := int32(0); i < cfg.Partitions; i++ {
-		n.parts = append(n.parts, newPartition(i))
+		p := newPartition(i)
+		p.cache = newKeyCache(int64(cfg.KeyCacheMB) << 20)
+		n.parts = append(n.parts, p)
 	}
 	if err := n.loadMarks(); err != nil {
 		db.Close()

@@ -45,6 +45,8 @@ type partition struct {
 	// its view back after enqueueing, unless vgen moved meanwhile.
 	views map[string]*keyView
 	vgen  uint64 // bumped whenever an entry is dropped for being stale
+
+	cache *keyCache // the worker's decoded key states (keycache.go); worker only
 }
 
 func newPartition(id int32) *partition {
@@ -56,6 +58,7 @@ func newPartition(id int32) *partition {
 		overlay: make(map[string][]*pending),
 		waiters: make(map[uint64]*pending),
 		views:   make(map[string]*keyView),
+		cache:   newKeyCache(defaultKeyCacheMB << 20),
 	}
 	p.changed = sync.NewCond(&p.mu)
 	return p

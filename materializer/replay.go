@@ -13,6 +13,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/dgraph-io/badger/v4"
 	"github.com/rs/zerolog"
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
@@ -46,6 +47,10 @@ type ReplayConfig struct {
 	// Replay uses bigger batches than a node: fewer commits, and a key
 	// written several times in a batch is read and written once.
 	ApplyBatch int
+	// KeyCacheMB is how many MiB of decoded key states each partition's
+	// apply worker keeps (default 32; negative: none): a replay writes
+	// each key many times.
+	KeyCacheMB int
 	// Force replays into a non-empty directory: the state there is kept
 	// and the replay continues from its stored offsets.
 	Force bool
@@ -63,6 +68,9 @@ func (c *ReplayConfig) setDefaults() {
 	}
 	if c.ApplyBatch == 0 {
 		c.ApplyBatch = 16384
+	}
+	if c.KeyCacheMB == 0 {
+		c.KeyCacheMB = 32
 	}
 }
 
@@ -161,6 +169,7 @@ func NewReplay(cfg ReplayConfig, log zerolog.Logger) (*Replay, error) {
 		Partitions:   cfg.Partitions,
 		FetchMaxWait: cfg.FetchMaxWait,
 		ApplyBatch:   cfg.ApplyBatch,
+		KeyCacheMB:   cfg.KeyCacheMB,
 	}
 	r.n = newNode(mcfg, log, nil)
 	r.n.db = db
@@ -385,13 +394,24 @@ func (r *Replay) Run(ctx context.Context) (ReplayResult, error) {
 	n.topics = topics.Names()
 	res.Partitions = r.cfg.Partitions
 	for i := int32(0); i < r.cfg.Partitions; i++ {
-		n.parts = append(n.parts, newPartition(i))
+		p := newPartition(i)
+		p.cache = newKeyCache(int64(r.cfg.KeyCacheMB) << 20)
+		n.parts = append(n.parts, p)
 	}
 	if err := r.checkStoredPartitions(); err != nil {
 		return res, err
 	}
 	if err := n.loadMarks(); err != nil {
 		return res, err
+	}
+	if empty, err := r.stateEmpty(); err != nil {
+		return res, err
+	} else if empty {
+		// Until a cache forgets a key, a key it does not hold is absent:
+		// first writes need no read.
+		for _, p := range n.parts {
+			p.cache.setComplete()
+		}
 	}
 	mctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	starts, err := oplog.StartOffsets(mctx, adm, n.topics...)
@@ -530,6 +550,22 @@ func (r *Replay) checkStoredPartitions() error {
 		}
 	}
 	return nil
+}
+
+// stateEmpty reports whether the state holds no key and no offset.
+func (r *Replay) stateEmpty() (bool, error) {
+	txn := r.n.db.NewTransaction(false)
+	defer txn.Discard()
+	for _, prefix := range []byte{prefixMeta, prefixOffset} {
+		it := txn.NewIterator(badger.IteratorOptions{Prefix: []byte{prefix}})
+		it.Rewind()
+		found := it.Valid()
+		it.Close()
+		if found {
+			return false, nil
+		}
+	}
+	return true, nil
 }
 
 // startPositions checks the stored positions against the log and returns

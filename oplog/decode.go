@@ -16,9 +16,17 @@ import (
 // type, are skipped; for a repeated scalar the last value wins; a repeated
 // singular message field merges; an empty bytes field reads as nil. Byte
 // fields point into one copy of b.
+// eventAlloc is an event and room for its usual number of ops, allocated
+// together.
+type eventAlloc struct {
+	ev  crdt.Event
+	ops [2]crdt.Op
+}
+
 func decodeEvent(b []byte) (*crdt.Event, error) {
 	buf := append([]byte(nil), b...)
-	ev := &crdt.Event{}
+	a := &eventAlloc{}
+	ev := &a.ev
 	var origin uint32
 	for len(buf) > 0 {
 		num, typ, n := protowire.ConsumeTag(buf)
@@ -67,7 +75,7 @@ func decodeEvent(b []byte) (*crdt.Event, error) {
 				return nil, wireError(n)
 			}
 			if ev.Ops == nil {
-				ev.Ops = make([]crdt.Op, 0, 2)
+				ev.Ops = a.ops[:0]
 			}
 			ev.Ops = append(ev.Ops, crdt.Op{})
 			if err := decodeOp(v, &ev.Ops[len(ev.Ops)-1]); err != nil {
