@@ -35,6 +35,9 @@ type TailCmd struct {
 	JSON          bool     `help:"One JSON object per line (see docs/schema.md)." name:"json"`
 	Follow        bool     `help:"Keep printing new events (the default without --from-beginning)."`
 	Topic         string   `help:"Name of every region's topic." default:"georep.ops"`
+
+	Changelog      bool   `help:"Print the changelog's records (each changed key's new value, docs/cdc.md) instead of events."`
+	ChangelogTopic string `help:"Name of the changelog topic." default:"georep.changelog" name:"changelog-topic"`
 }
 
 // Run prints events until the end (without --follow) or until ctx ends.
@@ -52,11 +55,17 @@ func (c *TailCmd) run(ctx context.Context, log zerolog.Logger, out io.Writer) er
 	adm := kadm.NewClient(cl)
 	mctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
-	topics, err := oplog.ListTopics(mctx, adm, c.Topic, nil)
+	var names []string
+	var topics oplog.Topics
+	if c.Changelog {
+		names, err = c.changelogTopics(mctx, adm)
+	} else {
+		topics, err = oplog.ListTopics(mctx, adm, c.Topic, nil)
+		names = topics.Names()
+	}
 	if err != nil {
 		return err
 	}
-	names := topics.Names()
 	if c.Region != "" {
 		names = nil
 		if topics.Own != "" {
@@ -121,7 +130,7 @@ func (c *TailCmd) run(ctx context.Context, log zerolog.Logger, out io.Writer) er
 
 	w := bufio.NewWriterSize(out, 64<<10)
 	defer w.Flush()
-	p := printer{w: w, json: c.JSON, key: c.Key, region: c.Region, topic: c.Topic}
+	p := printer{w: w, json: c.JSON, key: c.Key, region: c.Region, topic: c.Topic, cl: c.Changelog}
 	for {
 		fs := cons.PollFetches(ctx)
 		if ctx.Err() != nil {
@@ -154,11 +163,16 @@ type printer struct {
 	key    string // glob, "" for all
 	region string // origin filter, "" for all
 	topic  string
+	cl     bool // changelog records (tail_changelog.go)
 	buf    []byte
 }
 
 func (p *printer) record(r *kgo.Record) {
 	if p.key != "" && !match.Match(string(r.Key), p.key) {
+		return
+	}
+	if p.cl {
+		p.changelog(r)
 		return
 	}
 	if p.region != "" {
