@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"os"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -79,6 +80,12 @@ func (c *cluster) start() {
 	c.clients = map[string]*redis.Client{}
 	go func() { c.done <- d.Run(ctx) }()
 	for _, r := range d.Regions {
+		if slices.Contains(c.cfg.StartPaused, r.Name) {
+			// Paused from the start: a new region is not writable
+			// until RESUME; its server already answers.
+			c.clients[r.Name] = redis.NewClient(&redis.Options{Addr: r.Region.Server.Addr(), Protocol: 2, MaxRetries: -1, ReadTimeout: 25 * time.Second})
+			continue
+		}
 		select {
 		case <-r.Region.Node.Ready():
 		case err := <-c.done:
@@ -89,6 +96,22 @@ func (c *cluster) start() {
 		// GEOREP SYNC may block for a while: a read timeout above its own.
 		c.clients[r.Name] = redis.NewClient(&redis.Options{Addr: r.Region.Server.Addr(), Protocol: 2, MaxRetries: -1, ReadTimeout: 25 * time.Second})
 	}
+}
+
+// addRegion stops the deployment and starts it again with one more region
+// (the next instance ID), whose inbound replication starts paused when
+// paused is set: the way `georep dev --regions us,eu` becomes `--regions
+// us,eu,ap` on the same data directory.
+func (c *cluster) addRegion(name string, paused bool) {
+	c.t.Helper()
+	c.close()
+	c.names = append(slices.Clone(c.names), name)
+	c.cfg.Regions = c.names
+	c.cfg.StartPaused = nil
+	if paused {
+		c.cfg.StartPaused = []string{name}
+	}
+	c.start()
 }
 
 // restart stops the deployment (context cancel, a clean shutdown) and starts

@@ -29,6 +29,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -216,6 +217,22 @@ func (c *cluster) startReal() {
 		t.Cleanup(c.real.cleanup)
 	}
 	rc := c.real
+	if len(c.names) > len(rc.regions) { // regions added (c.addRegion)
+		env, err := parseRealEnv(os.Getenv(envKafka))
+		if err != nil {
+			t.Fatal(err)
+		}
+		rc.brokers = env.clusterFor(t, c.names)
+		var next uint32
+		for _, id := range rc.ids {
+			next = max(next, id)
+		}
+		for _, r := range c.names[len(rc.regions):] {
+			next++
+			rc.ids[r] = next
+		}
+		rc.regions = slices.Clone(c.names)
+	}
 	rc.cfg = c.cfg
 	if rc.cfg.Partitions == 0 {
 		rc.cfg.Partitions = oplog.DefaultPartitions
@@ -346,16 +363,25 @@ func (rc *realCluster) nodeArgs(r string) []string {
 	if rc.cfg.Changelog {
 		args = append(args, "--changelog", "--changelog-topic", rc.cfg.ChangelogTopic)
 	}
+	if slices.Contains(rc.cfg.StartPaused, r) {
+		args = append(args, "--start-paused")
+	}
 	return args
 }
 
-// startNode starts region r's node and waits for its ready line.
+// startNode starts region r's node and waits for its ready line (for a
+// region started paused, which is not writable until RESUME, its listening
+// line).
 func (rc *realCluster) startNode(bin, r string) error {
-	line, p, err := startProc(filepath.Join(rc.dir, r+".log"), bin, rc.nodeArgs(r), "ready: RESP on ", 90*time.Second)
+	want := "ready: RESP on "
+	if slices.Contains(rc.cfg.StartPaused, r) {
+		want = "listening: RESP on "
+	}
+	line, p, err := startProc(filepath.Join(rc.dir, r+".log"), bin, rc.nodeArgs(r), want, 90*time.Second)
 	if err != nil {
 		return fmt.Errorf("node %s: %w", r, err)
 	}
-	_, addr, _ := strings.Cut(line, "ready: RESP on ")
+	_, addr, _ := strings.Cut(line, want)
 	rc.addrs[r] = strings.TrimSpace(addr)
 	rc.nodes[r] = p
 	return nil

@@ -181,6 +181,7 @@ type Node struct {
 	writable    atomic.Bool
 	reason      atomic.Value // string
 	paused      atomic.Bool
+	joining     atomic.Bool // a new region catching up with its peers (join.go)
 	bad         atomic.Int64
 	applied     atomic.Int64
 	badLogged   sync.Map // topic/partition -> struct{}
@@ -414,6 +415,14 @@ func (n *Node) startup(ctx context.Context) error {
 		n.seq = seq
 	}
 	n.seqMu.Unlock()
+	if seq == 0 && len(n.cfg.Peers) > 0 {
+		// Never written: a new region catches up with its peers first
+		// (join.go).
+		n.reason.Store("catching up with its peers")
+		if err := n.catchUpPeers(ctx); err != nil || ctx.Err() != nil {
+			return err
+		}
+	}
 	n.reason.Store("")
 	n.writable.Store(true)
 	close(n.ready)

@@ -2,6 +2,7 @@ package materializer
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"sort"
 	"strings"
@@ -10,6 +11,7 @@ import (
 
 	"github.com/rs/zerolog"
 	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/georep/georep/crdt"
@@ -98,6 +100,19 @@ func (w *peerWatch) last(ctx context.Context) (map[int32]lastEvent, error) {
 		return nil, &PeerUnreachableError{Peer: w.peer, Err: err}
 	}
 	starts, err := oplog.StartOffsets(ctx, adm, w.topic)
+	if errors.Is(err, kerr.UnknownTopicOrPartition) {
+		// franz-go may answer "unknown topic" from its metadata cache
+		// for seconds after the topic was created: ask the cluster
+		// (this request bypasses the cache and refreshes it).
+		md, merr := adm.ListTopics(kadm.WithAuthorizedOps(ctx), w.topic)
+		if merr != nil {
+			return nil, &PeerUnreachableError{Peer: w.peer, Err: merr}
+		}
+		if d, ok := md[w.topic]; !ok || errors.Is(d.Err, kerr.UnknownTopicOrPartition) {
+			return map[int32]lastEvent{}, nil // the peer has not written yet
+		}
+		starts, err = oplog.StartOffsets(ctx, adm, w.topic)
+	}
 	if err != nil {
 		return nil, &PeerUnreachableError{Peer: w.peer, Err: err}
 	}
@@ -298,4 +313,4 @@ func unreachableError(errs map[string]error) error {
 
 // ErrPeerUnreachable is wrapped by Sync's error when a peer's cluster did
 // not answer.
-var ErrPeerUnreachable = fmt.Errorf("materializer: peer unreachable")
+var ErrPeerUnreachable = errors.New("materializer: peer unreachable")

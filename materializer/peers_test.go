@@ -83,7 +83,12 @@ func TestNode_SyncWatchesPeerCluster(t *testing.T) {
 			t.Error(err)
 		}
 	}()
-	<-n.Ready()
+	// A new region: it is not writable before it has caught up with eu.
+	select {
+	case <-n.Ready():
+		t.Fatal("a new region is ready before it has applied what its peer wrote")
+	default:
+	}
 
 	// Nothing mirrored yet: Sync cannot finish, Status shows the lag.
 	if err := n.Sync(ctx, 300*time.Millisecond); !errors.Is(err, materializer.ErrSyncTimeout) || !errors.Is(err, context.DeadlineExceeded) {
@@ -129,6 +134,7 @@ func TestNode_SyncWatchesPeerCluster(t *testing.T) {
 	if err := n.Sync(ctx, 10*time.Second); err != nil {
 		t.Fatalf("Sync after mirroring: %v", err)
 	}
+	<-n.Ready() // caught up with eu
 	if got := get(t, n, "k3"); got != "v9" {
 		t.Fatalf("k3 = %q after Sync, want v9 (the committed value)", got)
 	}

@@ -47,6 +47,9 @@ func (n *Node) readOnly() error {
 	if reason == "" {
 		reason = "starting"
 	}
+	if n.joining.Load() {
+		return &Error{Reply: fmt.Sprintf("READONLY georep region %s is %s; writes are not accepted", n.cfg.Region, reason), Err: ErrNotInSync}
+	}
 	return &Error{Reply: fmt.Sprintf("READONLY georep region %s is not in sync (%s); writes are not accepted", n.cfg.Region, reason), Err: ErrNotInSync}
 }
 

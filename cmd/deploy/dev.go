@@ -7,7 +7,9 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/rs/zerolog"
@@ -42,6 +44,9 @@ type DevConfig struct {
 	WriteTimeout time.Duration
 	// RequirePass for every region's server.
 	RequirePass string
+	// StartPaused names regions whose inbound replication starts paused
+	// (GEOREP RESUME starts it): tests of a new region catching up.
+	StartPaused []string
 	// NoBridges leaves mirroring to someone else (tests of faults); the
 	// nodes still watch the peers' clusters for GEOREP SYNC and STATUS.
 	NoBridges bool
@@ -73,6 +78,11 @@ func (c DevConfig) Validate() error {
 	for r := range c.ClockOffsets {
 		if !seen[r] {
 			return fmt.Errorf("--clock-offset names unknown region %q", r)
+		}
+	}
+	for _, r := range c.StartPaused {
+		if !seen[r] {
+			return fmt.Errorf("start-paused names unknown region %q", r)
 		}
 	}
 	return nil
@@ -107,6 +117,10 @@ func NewDev(cfg DevConfig, log zerolog.Logger) (*Dev, error) {
 		return nil, err
 	}
 	d := &Dev{cfg: cfg, log: log}
+	ids, err := instanceIDs(cfg.DataDir, cfg.Regions)
+	if err != nil {
+		return nil, err
+	}
 	for i, name := range cfg.Regions {
 		opts := []kfake.Opt{kfake.NumBrokers(1), kfake.ClusterID("georep-" + name), kfake.DefaultNumPartitions(int(cfg.Partitions))}
 		if cfg.KafkaPort != 0 {
@@ -125,7 +139,7 @@ func NewDev(cfg DevConfig, log zerolog.Logger) (*Dev, error) {
 			d.Close()
 			return nil, fmt.Errorf("start embedded Kafka for %s: %w", name, err)
 		}
-		d.Regions = append(d.Regions, &DevRegion{Name: name, InstanceID: uint32(i + 1), Brokers: c.ListenAddrs(), Cluster: c})
+		d.Regions = append(d.Regions, &DevRegion{Name: name, InstanceID: ids[i], Brokers: c.ListenAddrs(), Cluster: c})
 	}
 	for i, dr := range d.Regions {
 		rc := RegionConfig{
@@ -137,6 +151,7 @@ func NewDev(cfg DevConfig, log zerolog.Logger) (*Dev, error) {
 				WriteTimeout: cfg.WriteTimeout,
 				ClockOffset:  cfg.ClockOffsets[dr.Name],
 				FetchMaxWait: 100 * time.Millisecond,
+				StartPaused:  slices.Contains(cfg.StartPaused, dr.Name),
 
 				SnapshotInterval: cfg.SnapshotInterval,
 				SnapshotKeep:     cfg.SnapshotKeep,
@@ -204,4 +219,105 @@ func (d *Dev) Close() {
 			dr.Cluster = nil
 		}
 	}
+}
+
+// instanceIDFile holds a dev region's instance ID in its directory.
+const instanceIDFile = "instance-id"
+
+// instanceIDs returns the regions' instance IDs. Without a data directory
+// they follow the regions' order (1, 2, ...). With one, a region keeps the ID
+// recorded in its directory, so regions can be added, removed or reordered
+// between runs: a region that has none yet gets the next ID never used in
+// the data directory (a region's directory with state but no recorded ID
+// predates the file and keeps its position's ID). The IDs are recorded
+// before any region starts.
+func instanceIDs(dataDir string, regions []string) ([]uint32, error) {
+	ids := make([]uint32, len(regions))
+	if dataDir == "" {
+		for i := range regions {
+			ids[i] = uint32(i + 1)
+		}
+		return ids, nil
+	}
+	used := map[uint32]string{}
+	ents, err := os.ReadDir(dataDir)
+	if err != nil && !errors.Is(err, os.ErrNotExist) {
+		return nil, err
+	}
+	for _, e := range ents {
+		if !e.IsDir() {
+			continue
+		}
+		id, ok, err := readInstanceID(filepath.Join(dataDir, e.Name()))
+		if err != nil {
+			return nil, err
+		}
+		if ok {
+			if other, dup := used[id]; dup {
+				return nil, fmt.Errorf("regions %s and %s of %s both have instance ID %d", other, e.Name(), dataDir, id)
+			}
+			used[id] = e.Name()
+		}
+	}
+	var next uint32
+	for id := range used {
+		next = max(next, id)
+	}
+	// Recorded IDs and state from before IDs were recorded first, then the
+	// new regions.
+	for i, r := range regions {
+		id, ok, err := readInstanceID(filepath.Join(dataDir, r))
+		if err != nil {
+			return nil, err
+		}
+		if ok {
+			ids[i] = id
+			continue
+		}
+		if _, err := os.Stat(filepath.Join(dataDir, r, "state")); err != nil {
+			continue
+		}
+		id = uint32(i + 1)
+		if other, dup := used[id]; dup && other != r {
+			return nil, fmt.Errorf("region %s in %s has state but no %s file, and its position's ID %d belongs to %s: write the ID it had into %s",
+				r, dataDir, instanceIDFile, id, other, filepath.Join(dataDir, r, instanceIDFile))
+		}
+		ids[i] = id
+		used[id] = r
+		next = max(next, id)
+	}
+	for i, r := range regions {
+		if ids[i] == 0 {
+			next++
+			ids[i] = next
+			used[next] = r
+		}
+	}
+	for i, r := range regions {
+		dir := filepath.Join(dataDir, r)
+		if err := os.MkdirAll(dir, 0o755); err != nil {
+			return nil, err
+		}
+		if _, ok, _ := readInstanceID(dir); !ok {
+			if err := os.WriteFile(filepath.Join(dir, instanceIDFile), []byte(strconv.FormatUint(uint64(ids[i]), 10)+"\n"), 0o644); err != nil {
+				return nil, err
+			}
+		}
+	}
+	return ids, nil
+}
+
+func readInstanceID(dir string) (uint32, bool, error) {
+	b, err := os.ReadFile(filepath.Join(dir, instanceIDFile))
+	if errors.Is(err, os.ErrNotExist) {
+		return 0, false, nil
+	}
+	if err != nil {
+		return 0, false, err
+	}
+	id, err := strconv.ParseUint(strings.TrimSpace(string(b)), 10, 32)
+	if err != nil || id == 0 {
+		return 0, false, fmt.Errorf("%s: not an instance ID: %q", filepath.Join(dir, instanceIDFile), b)
+	}
+	return uint32(id), true, nil
 }

@@ -31,6 +31,9 @@ func (c *NodeCmd) Run(ctx context.Context, log zerolog.Logger) error {
 	}
 	errc := make(chan error, 1)
 	go func() { errc <- r.Run(ctx) }()
+	// Reads are served from now on; writes once the node is ready (a new
+	// region first catches up with its peers, docs/regions.md).
+	fmt.Printf("georep node %s (instance %d) listening: RESP on %s\n", c.Node.Region, c.Node.InstanceID, r.Server.Addr())
 	select {
 	case <-r.Node.Ready():
 		fmt.Printf("georep node %s (instance %d) ready: RESP on %s\n", c.Node.Region, c.Node.InstanceID, r.Server.Addr())

@@ -9,18 +9,19 @@
 #      workload, and examples/cdc-python checking that each changelog topic
 #      folds into its region's state;
 #   4. scripts/kafka.sh mm2 up, then the string and counter conflict scenarios
-#      again with GEOREP_MIRROR=mm2: no bridges, MirrorMaker 2 mirrors;
+#      and adding a region again with GEOREP_MIRROR=mm2: no bridges in the
+#      nodes (--mirror external), MirrorMaker 2 mirrors, GEOREP SYNC waits;
 #   5. scripts/kafka.sh down, also on failure or Ctrl-C.
 #
 # Environment: GO (go), KAFKA_TEST_TIMEOUT (20m, per go test run),
-# KAFKA_MM2_TESTS (the -run regex of step 3), KAFKA_TEST_RUN (a -run regex
+# KAFKA_MM2_TESTS (the -run regex of step 4), KAFKA_TEST_RUN (a -run regex
 # for step 2, default everything), plus scripts/kafka.sh's own settings.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 
 GO=${GO:-go}
 TIMEOUT=${KAFKA_TEST_TIMEOUT:-20m}
-MM2_TESTS=${KAFKA_MM2_TESTS:-'^Test(SeedExample|Strings_|Counters_)'}
+MM2_TESTS=${KAFKA_MM2_TESTS:-'^Test(SeedExample|Strings_|Counters_|Regions_)'}
 RUN=${KAFKA_TEST_RUN:-}
 
 t0=$SECONDS
@@ -55,5 +56,5 @@ scripts/kafka/cdc.sh
 
 phase "starting MirrorMaker 2"
 scripts/kafka.sh mm2 up
-phase "conflict scenarios ($MM2_TESTS), MirrorMaker 2"
+phase "conflict scenarios and adding a region ($MM2_TESTS), MirrorMaker 2"
 GEOREP_MIRROR=mm2 $GO test -count=1 -timeout "$TIMEOUT" -run "$MM2_TESTS" ./integration/
