@@ -476,3 +476,26 @@ func TestCDC_ChangelogAfterKill9(t *testing.T) {
 		t.Logf("region on port %d: changelog of %d records equals its state", r.port, n)
 	}
 }
+
+// TestCDC_ChangelogKill9Node (real Kafka): us's `georep node --changelog`
+// is killed with SIGKILL during a write load and restarted on the same
+// data; each region's changelog still folds into its state.
+func TestCDC_ChangelogKill9Node(t *testing.T) {
+	needRealKafka(t)
+	topic := changelogTopic(t)
+	c := startCluster(t, []string{"us", "eu"}, withChangelog(topic), withDataDir(t.TempDir()))
+	us, eu := startLoad(t, c, "us", 4, 500), startLoad(t, c, "eu", 2, 200)
+	us.waitAcks(t, 1000, 30*time.Second)
+	eu.waitAcks(t, 200, 30*time.Second)
+	c.real.kill9("us")
+	eu.waitAcks(t, 200, 30*time.Second)
+	c.real.restartNode("us")
+	us.waitAcks(t, 500, 30*time.Second)
+	us.stop()
+	eu.stop()
+	c.converge()
+	for _, r := range []string{"us", "eu"} {
+		n := waitChangelogEquals(t, c.r(r), c.region(r).Brokers, topic)
+		t.Logf("%s: changelog of %d records equals the region's state", r, n)
+	}
+}
