@@ -75,35 +75,7 @@ func (kv *keyView) scanReverse(t crdt.Type, before []byte, fn func(elem []byte, 
 		}
 	}
 	sort.Sort(sort.Reverse(sort.StringSlice(touched)))
-	i := 0
-	stopped := false
-	err := kv.rd.scanReverse(kv.key, t, before, func(elem []byte, c *crdt.Cell) bool {
-		for i < len(touched) && touched[i] > string(elem) {
-			if !fn([]byte(touched[i]), kv.cells[elemID{t, touched[i]}]) {
-				stopped = true
-				return false
-			}
-			i++
-		}
-		if i < len(touched) && touched[i] == string(elem) {
-			i++
-			c = kv.cells[elemID{t, string(elem)}]
-		} else {
-			applyResets(kv.resets, t, c, elem)
-		}
-		if !fn(elem, c) {
-			stopped = true
-			return false
-		}
-		return true
-	})
-	if err != nil || stopped {
-		return err
-	}
-	for ; i < len(touched); i++ {
-		if !fn([]byte(touched[i]), kv.cells[elemID{t, touched[i]}]) {
-			return nil
-		}
-	}
-	return nil
+	return kv.merge(t, touched, true, func(f func(elem []byte, c *crdt.Cell) bool) error {
+		return kv.rd.scanReverse(kv.key, t, before, f)
+	}, fn)
 }

@@ -205,11 +205,26 @@ func (kv *keyView) touched(t crdt.Type, after []byte) []string {
 // scan calls fn for every element of type t in the view (live or not)
 // after element after, in element order, until fn returns false.
 func (kv *keyView) scan(t crdt.Type, after []byte, fn func(elem []byte, c *crdt.Cell) bool) error {
-	touched := kv.touched(t, after)
+	return kv.merge(t, kv.touched(t, after), false, func(f func(elem []byte, c *crdt.Cell) bool) error {
+		return kv.rd.scan(kv.key, t, after, f)
+	}, fn)
+}
+
+// merge calls fn for the elements of type t that walk reads from the state
+// merged with touched (elements the view holds cells for, in walk order:
+// ascending, or descending when reverse), each with its cell as the view
+// sees it, until fn returns false.
+func (kv *keyView) merge(t crdt.Type, touched []string, reverse bool, walk func(func(elem []byte, c *crdt.Cell) bool) error, fn func(elem []byte, c *crdt.Cell) bool) error {
+	ahead := func(a, b string) bool { // a comes first in walk order
+		if reverse {
+			return a > b
+		}
+		return a < b
+	}
 	i := 0
 	stopped := false
-	err := kv.rd.scan(kv.key, t, after, func(elem []byte, c *crdt.Cell) bool {
-		for i < len(touched) && touched[i] < string(elem) {
+	err := walk(func(elem []byte, c *crdt.Cell) bool {
+		for i < len(touched) && ahead(touched[i], string(elem)) {
 			if !fn([]byte(touched[i]), kv.cells[elemID{t, touched[i]}]) {
 				stopped = true
 				return false

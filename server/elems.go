@@ -372,3 +372,81 @@ func cmdElemScan(cl *call, t crdt.Type, item func(elem []byte, c *crdt.Cell) []R
 	}
 	return array(bulkString(strconv.FormatUint(next, 10)), array(out...)), nil
 }
+
+// cmdRandPick is HRANDFIELD and ZRANDMEMBER: without a count one random
+// element (nil when the key does not exist); with a count that many
+// distinct ones, or, for a negative count, that many with repeats; with the
+// option word (WITHVALUES, WITHSCORES) each followed by value(cell).
+func cmdRandPick(cl *call, t crdt.Type, option string, value func(c *crdt.Cell) Reply) (Reply, error) {
+	key := cl.args[1]
+	if len(cl.args) == 2 {
+		r := replyNull
+		err := cl.view(func(v View) error {
+			k, ok, err := collection(v, key, t)
+			if err != nil || !ok {
+				return err
+			}
+			es, _, err := randomElems(v, key, t, k.Len(t), 1, true)
+			if err == nil && len(es) > 0 {
+				r = bulk(es[0])
+			}
+			return err
+		})
+		return r, err
+	}
+	count, with, err := parseRandCount(cl.args[2:], option)
+	if err != nil {
+		return Reply{}, err
+	}
+	var out []Reply
+	err = cl.view(func(v View) error {
+		k, ok, err := collection(v, key, t)
+		if err != nil || !ok || count == 0 {
+			return err
+		}
+		es, cells, err := randomElems(v, key, t, k.Len(t), abs64(count), count > 0)
+		if err != nil {
+			return err
+		}
+		for i, e := range es {
+			if with {
+				out = append(out, pairReply(bulk(e), value(cells[i])))
+			} else {
+				out = append(out, bulk(e))
+			}
+		}
+		return nil
+	})
+	return array(out...), err
+}
+
+// cmdRemoveElems is HDEL, SREM and ZREM: an observed remove (op kind) of
+// each distinct element given that present reports in the collection of
+// type t; the reply is how many were removed.
+func cmdRemoveElems(cl *call, t crdt.Type, kind crdt.OpKind, present func(v View, key, elem []byte) (bool, error)) (Reply, error) {
+	key := cl.args[1]
+	elems := distinct(cl.args[2:])
+	var n int64
+	err := cl.update([][]byte{key}, func(tx Tx) error {
+		if _, ok, err := collection(tx, key, t); err != nil || !ok {
+			return err
+		}
+		var ops []crdt.Op
+		for _, e := range elems {
+			in, err := present(tx, key, e)
+			if err != nil {
+				return err
+			}
+			if in {
+				ops = append(ops, crdt.Op{Kind: kind, Elem: e})
+			}
+		}
+		if len(ops) > maxElemOps {
+			return ErrTooManyElems
+		}
+		n = int64(len(ops))
+		emit(tx, key, ops...)
+		return nil
+	})
+	return integer(n), err
+}

@@ -181,35 +181,10 @@ func cmdHGetAll(cl *call) (Reply, error) {
 }
 
 func cmdHDel(cl *call) (Reply, error) {
-	key := cl.args[1]
-	var n int64
-	err := cl.update([][]byte{key}, func(tx Tx) error {
-		if _, ok, err := collection(tx, key, crdt.TypeHash); err != nil || !ok {
-			return err
-		}
-		seen := make(map[string]bool)
-		var ops []crdt.Op
-		for _, f := range cl.args[2:] {
-			if seen[string(f)] {
-				continue
-			}
-			seen[string(f)] = true
-			c, err := tx.Elem(key, crdt.TypeHash, f)
-			if err != nil {
-				return err
-			}
-			if c != nil {
-				ops = append(ops, crdt.Op{Kind: crdt.OpHDel, Elem: f})
-			}
-		}
-		if len(ops) > maxElemOps {
-			return ErrTooManyElems
-		}
-		n = int64(len(ops))
-		emit(tx, key, ops...)
-		return nil
+	return cmdRemoveElems(cl, crdt.TypeHash, crdt.OpHDel, func(v View, key, f []byte) (bool, error) {
+		c, err := v.Elem(key, crdt.TypeHash, f)
+		return c != nil, err
 	})
-	return integer(n), err
 }
 
 func cmdHExists(cl *call) (Reply, error) {
@@ -307,47 +282,10 @@ func cmdHIncrByFloat(cl *call) (Reply, error) {
 }
 
 func cmdHRandField(cl *call) (Reply, error) {
-	key := cl.args[1]
-	if len(cl.args) == 2 {
-		var r Reply = replyNull
-		err := cl.view(func(v View) error {
-			k, ok, err := collection(v, key, crdt.TypeHash)
-			if err != nil || !ok {
-				return err
-			}
-			fs, _, err := randomElems(v, key, crdt.TypeHash, k.Len(crdt.TypeHash), 1, true)
-			if err == nil && len(fs) > 0 {
-				r = bulk(fs[0])
-			}
-			return err
-		})
-		return r, err
-	}
-	count, withValues, err := parseRandCount(cl.args[2:], "withvalues")
-	if err != nil {
-		return Reply{}, err
-	}
-	var out []Reply
-	err = cl.view(func(v View) error {
-		k, ok, err := collection(v, key, crdt.TypeHash)
-		if err != nil || !ok || count == 0 {
-			return err
-		}
-		fs, cells, err := randomElems(v, key, crdt.TypeHash, k.Len(crdt.TypeHash), abs64(count), count > 0)
-		if err != nil {
-			return err
-		}
-		for i, f := range fs {
-			if !withValues {
-				out = append(out, bulk(f))
-				continue
-			}
-			val, _ := cells[i].Value()
-			out = append(out, pairReply(bulk(f), bulk(bytes.Clone(val))))
-		}
-		return nil
+	return cmdRandPick(cl, crdt.TypeHash, "withvalues", func(c *crdt.Cell) Reply {
+		val, _ := c.Value()
+		return bulk(bytes.Clone(val))
 	})
-	return array(out...), err
 }
 
 // parseRandCount parses HRANDFIELD/ZRANDMEMBER's count [WITHVALUES |

@@ -99,31 +99,7 @@ func cmdSAdd(cl *call) (Reply, error) {
 }
 
 func cmdSRem(cl *call) (Reply, error) {
-	key := cl.args[1]
-	members := distinct(cl.args[2:])
-	var n int64
-	err := cl.update([][]byte{key}, func(tx Tx) error {
-		if _, ok, err := collection(tx, key, crdt.TypeSet); err != nil || !ok {
-			return err
-		}
-		var ops []crdt.Op
-		for _, m := range members {
-			in, err := isMember(tx, key, m)
-			if err != nil {
-				return err
-			}
-			if in {
-				ops = append(ops, crdt.Op{Kind: crdt.OpSRem, Elem: m})
-			}
-		}
-		if len(ops) > maxElemOps {
-			return ErrTooManyElems
-		}
-		n = int64(len(ops))
-		emit(tx, key, ops...)
-		return nil
-	})
-	return integer(n), err
+	return cmdRemoveElems(cl, crdt.TypeSet, crdt.OpSRem, isMember)
 }
 
 func cmdSMembers(cl *call) (Reply, error) {

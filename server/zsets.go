@@ -260,31 +260,10 @@ func cmdZIncrBy(cl *call) (Reply, error) {
 }
 
 func cmdZRem(cl *call) (Reply, error) {
-	key := cl.args[1]
-	members := distinct(cl.args[2:])
-	var n int64
-	err := cl.update([][]byte{key}, func(tx Tx) error {
-		if _, ok, err := collection(tx, key, crdt.TypeZSet); err != nil || !ok {
-			return err
-		}
-		var ops []crdt.Op
-		for _, m := range members {
-			_, ok, err := zscore(tx, key, m)
-			if err != nil {
-				return err
-			}
-			if ok {
-				ops = append(ops, crdt.Op{Kind: crdt.OpZRem, Elem: m})
-			}
-		}
-		if len(ops) > maxElemOps {
-			return ErrTooManyElems
-		}
-		n = int64(len(ops))
-		emit(tx, key, ops...)
-		return nil
+	return cmdRemoveElems(cl, crdt.TypeZSet, crdt.OpZRem, func(v View, key, m []byte) (bool, error) {
+		_, ok, err := zscore(v, key, m)
+		return ok, err
 	})
-	return integer(n), err
 }
 
 func cmdZScore(cl *call) (Reply, error) {
@@ -984,47 +963,10 @@ func cmdZMPop(cl *call) (Reply, error) {
 }
 
 func cmdZRandMember(cl *call) (Reply, error) {
-	key := cl.args[1]
-	if len(cl.args) == 2 {
-		r := replyNull
-		err := cl.view(func(v View) error {
-			k, ok, err := collection(v, key, crdt.TypeZSet)
-			if err != nil || !ok {
-				return err
-			}
-			ms, _, err := randomElems(v, key, crdt.TypeZSet, k.Len(crdt.TypeZSet), 1, true)
-			if err == nil && len(ms) > 0 {
-				r = bulk(ms[0])
-			}
-			return err
-		})
-		return r, err
-	}
-	count, withScores, err := parseRandCount(cl.args[2:], "withscores")
-	if err != nil {
-		return Reply{}, err
-	}
-	var out []Reply
-	err = cl.view(func(v View) error {
-		k, ok, err := collection(v, key, crdt.TypeZSet)
-		if err != nil || !ok || count == 0 {
-			return err
-		}
-		ms, cells, err := randomElems(v, key, crdt.TypeZSet, k.Len(crdt.TypeZSet), abs64(count), count > 0)
-		if err != nil {
-			return err
-		}
-		for i, m := range ms {
-			if !withScores {
-				out = append(out, bulk(m))
-				continue
-			}
-			s, _ := cells[i].Score()
-			out = append(out, pairReply(bulk(m), scoreReply(s)))
-		}
-		return nil
+	return cmdRandPick(cl, crdt.TypeZSet, "withscores", func(c *crdt.Cell) Reply {
+		s, _ := c.Score()
+		return scoreReply(s)
 	})
-	return array(out...), err
 }
 
 // zalgebra is a parsed ZUNION/ZINTER/ZDIFF (and *STORE, ZINTERCARD).

@@ -40,7 +40,7 @@ type DevConfig struct {
 	ClockOffsets map[string]time.Duration
 	// Partitions of the topics (default 8).
 	Partitions int32
-	// WriteTimeout of each node (default 5s).
+	// WriteTimeout of each node and of its server's commands (default 5s).
 	WriteTimeout time.Duration
 	// RequirePass for every region's server.
 	RequirePass string
@@ -159,7 +159,10 @@ func NewDev(cfg DevConfig, log zerolog.Logger) (*Dev, error) {
 				Changelog:      cfg.Changelog,
 				ChangelogTopic: cfg.ChangelogTopic,
 			},
-			Server: server.Config{Addr: net.JoinHostPort(cfg.Host, strconv.Itoa(portOr0(cfg.Port, i))), RequirePass: cfg.RequirePass},
+			// A command waits for its write's ack as long as the node lets the
+			// write wait for Kafka.
+			Server: server.Config{Addr: net.JoinHostPort(cfg.Host, strconv.Itoa(portOr0(cfg.Port, i))), RequirePass: cfg.RequirePass,
+				WriteTimeout: cfg.WriteTimeout},
 		}
 		if cfg.DataDir != "" {
 			rc.Node.DataDir = filepath.Join(cfg.DataDir, dr.Name, "state")
