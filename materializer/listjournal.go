@@ -55,6 +55,9 @@ func (b *listBatch) tooBig(others int) bool {
 			size += int64(len(k)+len(r.v)) + 16
 		}
 	}
+	if m := b.n.listSpill.Load(); m > 0 {
+		return count > m
+	}
 	return count > b.n.db.MaxBatchCount()/2 || size > b.n.db.MaxBatchSize()/2
 }
 

@@ -191,6 +191,9 @@ type Node struct {
 
 	el     elemNode                  // collection element bookkeeping (elemapply.go)
 	lwatch atomic.Pointer[listWatch] // WatchLists callback (lists.go)
+	// listSpill, when set (tests), spills a batch's list records above this
+	// many entries instead of at Badger's limits (listjournal.go).
+	listSpill atomic.Int64
 
 	snapMu chan struct{} // one snapshot written at a time (snapfiles.go)
 
