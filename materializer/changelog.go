@@ -52,6 +52,7 @@ const (
 // A changelog round reads at most this many marks (and this many bytes of
 // record values) before producing them.
 const (
+	changelogLinger     = 10 * time.Millisecond // least pause between caught-up rounds
 	changelogRoundKeys  = 512
 	changelogRoundBytes = 8 << 20
 )
@@ -324,6 +325,7 @@ func (c *changelog) run(ctx context.Context) error {
 	defer tick.Stop()
 	failures := 0
 	for {
+		start := time.Now()
 		items, next, err := c.collect(cursor)
 		if err == nil && len(items) > 0 {
 			err = c.publish(ctx, items)
@@ -350,7 +352,14 @@ func (c *changelog) run(ctx context.Context) error {
 			continue // more marks after this round's
 		}
 		if len(items) > 0 {
-			continue // marks may have been written during the round
+			// Caught up, but marks may have been written during the
+			// round. Before the next one, let changes coalesce for about
+			// as long as this round took (10 ms at least): a hot key with
+			// a large value is then re-read at most about half the time.
+			if !sleepCtx(ctx, max(time.Since(start), changelogLinger)) {
+				return nil
+			}
+			continue
 		}
 		select {
 		case <-ctx.Done():
