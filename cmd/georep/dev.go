@@ -3,6 +3,8 @@ package main
 import (
 	"context"
 	"fmt"
+	"io"
+	"os"
 	"strings"
 	"time"
 
@@ -33,6 +35,10 @@ type DevCmd struct {
 
 // Run starts the deployment and blocks until ctx ends.
 func (c *DevCmd) Run(ctx context.Context, log zerolog.Logger) error {
+	return c.run(ctx, log, os.Stdout)
+}
+
+func (c *DevCmd) run(ctx context.Context, log zerolog.Logger, out io.Writer) error {
 	offsets := map[string]time.Duration{}
 	for r, v := range c.ClockOffset {
 		d, err := time.ParseDuration(v)
@@ -77,7 +83,7 @@ func (c *DevCmd) Run(ctx context.Context, log zerolog.Logger) error {
 		fmt.Fprintf(&b, "  %-4s instance %d  redis-cli -p %s   kafka %s\n", r.Name, r.InstanceID, portOf(r.Region.Server.Addr()), strings.Join(r.Brokers, ","))
 	}
 	b.WriteString("Ctrl-C stops all regions.\n")
-	fmt.Print(b.String())
+	fmt.Fprint(out, b.String())
 	return <-errc
 }
 
