@@ -91,7 +91,10 @@ start_nodes() {
 		args=(--log-level warn node --region "$r" --instance-id $((i + 1)) --brokers "${BOOT[$r]}"
 			--topic "$topic" --partitions "$PARTITIONS" --addr "127.0.0.1:$((GEOREP_PORT + i))"
 			--data-dir "$work/$topic/$r" --peers "$(IFS=,; echo "${peers[*]}")")
-		if [[ $bridges == yes ]]; then args+=(--peer-brokers "$(IFS=,; echo "${pb[*]}")"); fi
+		args+=(--peer-brokers "$(IFS=,; echo "${pb[*]}")")
+		# Without bridges MirrorMaker 2 mirrors; the peers' clusters only
+		# serve GEOREP SYNC and STATUS.
+		if [[ $bridges != yes ]]; then args+=(--mirror external); fi
 		"$work/georep" "${args[@]}" >"$work/$topic-$r.log" 2>&1 &
 		node_pids+=($!)
 	done
