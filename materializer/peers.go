@@ -186,9 +186,17 @@ func (w *peerWatch) read(ctx context.Context, spans map[int32]span) (map[int32]l
 		fs.EachRecord(func(r *kgo.Record) {
 			s := spans[r.Partition]
 			if r.Offset >= s.end-1 {
-				// The record before the stable offset is always
-				// visible (a marker or a committed record): the
-				// span is read.
+				// The record before the stable offset is visible
+				// to a read-committed consumer keeping control
+				// records (a marker, or a record outside any
+				// transaction): the span is read. (It would be an
+				// aborted record only if an aborted transaction
+				// had interleaved with one still open; a region
+				// has one transactional producer, and the bridge
+				// and MirrorMaker 2 copy without transactions, so
+				// georep topics hold no such thing. If one did,
+				// Sync would report the peer unreachable when its
+				// probe times out, not return early.)
 				delete(todo, r.Partition)
 			}
 			if r.Offset >= s.end || r.Attrs.IsControl() {
