@@ -20,7 +20,10 @@ import (
 //	'C' topic -> (empty): the changelog to topic has been seeded
 //
 // A crash while seeding seeds again after the restart (keys published in
-// between are published twice: at least once).
+// between are published twice: at least once). A node started without the
+// changelog forgets the seeded records (forgetChangelogSeeds): the changes
+// it applies are not marked, so turning the changelog on again must
+// publish the whole state again.
 const prefixChangelogSeeded = 'C'
 
 const markFlagSnapshot = 2 // a mark of the initial snapshot, not of a change
@@ -121,4 +124,34 @@ func (c *changelog) markSnapshot(pi int32, keys [][]byte) (int64, error) {
 		marked++
 	}
 	return marked, txn.Commit()
+}
+
+// forgetChangelogSeeds deletes the seeded records: called when the node
+// runs without the changelog.
+func (n *Node) forgetChangelogSeeds() error {
+	var keys [][]byte
+	err := n.db.View(func(txn *badger.Txn) error {
+		it := txn.NewIterator(badger.IteratorOptions{Prefix: []byte{prefixChangelogSeeded}})
+		defer it.Close()
+		for it.Rewind(); it.Valid(); it.Next() {
+			keys = append(keys, it.Item().KeyCopy(nil))
+		}
+		return nil
+	})
+	if err != nil || len(keys) == 0 {
+		return err
+	}
+	err = n.db.Update(func(txn *badger.Txn) error {
+		for _, k := range keys {
+			if err := txn.Delete(k); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("forget the changelog's initial snapshot: %w", err)
+	}
+	n.log.Info().Msg("running without the changelog: turning it on again publishes the whole state again")
+	return nil
 }

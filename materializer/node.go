@@ -230,6 +230,12 @@ func New(cfg Config, log zerolog.Logger, inbound ...Inbound) (*Node, error) {
 		db.Close()
 		return nil, err
 	}
+	if !cfg.Changelog {
+		if err := n.forgetChangelogSeeds(); err != nil {
+			db.Close()
+			return nil, err
+		}
+	}
 	n.prod, err = kgo.NewClient(
 		kgo.SeedBrokers(cfg.Brokers...),
 		kgo.DefaultProduceTopic(cfg.Topic),
