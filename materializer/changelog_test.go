@@ -519,3 +519,76 @@ func TestLayout_PrefixesDistinct(t *testing.T) {
 		seen[p] = name
 	}
 }
+
+// TestChangelog_SpilledListWrites: list writes whose records are written
+// after the batch commits (listjournal.go, here at a small threshold) are
+// published whole, never half written.
+func TestChangelog_SpilledListWrites(t *testing.T) {
+	c, err := kfake.NewCluster(kfake.NumBrokers(1))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	brokers := c.ListenAddrs()
+	n, stop := startChangelogNode(t, brokers, t.TempDir(), func(n *Node) { n.listSpill.Store(50) })
+	defer stop()
+	key := []byte("l")
+	var want []string
+	var acks []*Ack
+	for j := 0; j < 4; j++ {
+		vals := make([][]byte, 300)
+		for i := range vals {
+			vals[i] = fmt.Appendf(nil, "v%d", j*300+i)
+			want = append(want, fmt.Sprintf("%q", vals[i]))
+		}
+		ack, err := n.Update(context.Background(), [][]byte{key}, func(tx *Tx) error {
+			l, err := tx.List(key)
+			if err != nil {
+				return err
+			}
+			ops, err := l.AppendPush(nil, false, vals...)
+			if err != nil {
+				return err
+			}
+			tx.Emit(key, ops...)
+			return nil
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		acks = append(acks, ack)
+	}
+	for _, a := range acks {
+		if err := a.Wait(context.Background()); err != nil {
+			t.Fatal(err)
+		}
+	}
+	wantList := "list:[" + strings.Join(want, ",") + "]"
+	waitFor(t, "the list published whole", func() error {
+		got, recs := readChangelog(t, brokers)
+		if got["l"] != wantList {
+			return fmt.Errorf("%d records, list of %d bytes, want %d", len(recs), len(got["l"]), len(wantList))
+		}
+		return nil
+	})
+	_, recs := readChangelog(t, brokers)
+	for _, r := range recs {
+		if r.After == nil || r.After.Type != "list" {
+			t.Fatalf("record %+v", r)
+		}
+		var vals []string
+		if err := json.Unmarshal(r.After.Value, &vals); err != nil {
+			t.Fatal(err)
+		}
+		if len(vals)%300 != 0 {
+			t.Fatalf("a record with %d elements: a half-written list was published", len(vals))
+		}
+	}
+	emit(t, n, "l", crdt.Op{Kind: crdt.OpDelete})
+	waitFor(t, "the delete published", func() error {
+		if got, _ := readChangelog(t, brokers); len(got) != 0 {
+			return fmt.Errorf("state %d keys", len(got))
+		}
+		return nil
+	})
+}
