@@ -424,17 +424,23 @@ func (c *changelog) collect(cursor []byte) (items []clItem, next []byte, err err
 				break
 			}
 			total++
-			if journaled[oplog.PartitionOfSlot(binary.BigEndian.Uint16(it.Item().Key()[1:3]), n.cfg.Partitions)] {
+			mk := it.Item().KeyCopy(nil)
+			if len(mk) >= 3 && journaled[oplog.PartitionOfSlot(binary.BigEndian.Uint16(mk[1:3]), n.cfg.Partitions)] {
 				continue // lists half written (listjournal.go): next round
 			}
-			mk := it.Item().KeyCopy(nil)
 			mv, err := it.Item().ValueCopy(nil)
 			if err != nil {
 				return err
 			}
-			key := mk[3:]
 			item := clItem{markKey: mk, mark: mv}
+			var key []byte
 			m, err := unmarshalMark(mv)
+			if err == nil && len(mk) < 3 {
+				err = errors.New("materializer: changelog mark without a key")
+			}
+			if err == nil {
+				key = mk[3:]
+			}
 			if err != nil {
 				// Not a mark this build wrote: drop it rather than loop on it.
 				n.log.Error().Bytes("key", key).Err(err).Msg("dropping an unreadable changelog mark")
@@ -516,7 +522,10 @@ func (c *changelog) publish(ctx context.Context, items []clItem) error {
 		if failed[i] {
 			continue
 		}
-		pi := oplog.PartitionOfSlot(binary.BigEndian.Uint16(it.markKey[1:3]), c.n.cfg.Partitions)
+		var pi int32
+		if len(it.markKey) >= 3 {
+			pi = oplog.PartitionOfSlot(binary.BigEndian.Uint16(it.markKey[1:3]), c.n.cfg.Partitions)
+		}
 		byPart[pi] = append(byPart[pi], it)
 	}
 	for pi, its := range byPart {
