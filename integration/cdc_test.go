@@ -415,7 +415,7 @@ func TestCDC_ChangelogAfterKill9(t *testing.T) {
 	if os.Getenv("GEOREP_KAFKA") != "" {
 		t.Skip("embedded mode only")
 	}
-	bin := buildGeorep(t)
+	bin := georepBinary(t) // built once per test run
 	dataDir := t.TempDir()
 	port := freePorts(t, 2)
 	kport := freePorts(t, 2, port, port+1)
