@@ -1,6 +1,7 @@
 package integration
 
 import (
+	"strings"
 	"testing"
 	"time"
 )
@@ -103,4 +104,33 @@ func TestStrings_D1_DelVsConcurrentSet(t *testing.T) {
 	c.expect("eu", "2", "DEL", "k", "j")
 	c.converge()
 	c.expectAll("0", "EXISTS", "k", "j")
+}
+
+// TestStrings_TooLargeForOneRecord: a write whose event cannot fit in one
+// Kafka record is refused with a clear error before it reaches the log; the
+// key keeps its value, the region keeps serving, and a large value that fits
+// replicates.
+func TestStrings_TooLargeForOneRecord(t *testing.T) {
+	c := startCluster(t, []string{"us", "eu"})
+	big := strings.Repeat("v", 600_000)
+	c.expect("us", "OK", "SET", "k", big)
+	for _, args := range [][]any{
+		{"SET", "k", strings.Repeat("x", 1_000_000)},
+		{"APPEND", "k", big},
+		{"HSET", "h", "f", strings.Repeat("x", 1_000_000)},
+	} {
+		_, err := c.do("us", args...)
+		if err == nil || !strings.HasPrefix(err.Error(), "ERR write too large") {
+			t.Fatalf("%s of a value over 1 MB: got %v, want ERR write too large", args[0], err)
+		}
+	}
+	c.expect("us", "OK", "SET", "after", "1")
+	c.converge()
+	for _, r := range []string{"us", "eu"} {
+		if got := c.get(r, "k"); got != big {
+			t.Fatalf("%s: k has %d bytes, want the %d of the last write that fitted", r, len(got), len(big))
+		}
+		c.expect(r, "0", "EXISTS", "h")
+		c.expect(r, "1", "GET", "after")
+	}
 }

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/dgraph-io/badger/v4"
+	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/georep/georep/crdt"
@@ -40,7 +41,18 @@ var (
 	ErrNotInSync = errors.New("materializer: region not in sync")
 	// ErrNotDurable is returned when Kafka did not take a write in time.
 	ErrNotDurable = errors.New("materializer: write not durable")
+	// ErrTooLarge is returned for a write whose event would not fit in
+	// one Kafka record.
+	ErrTooLarge = errors.New("materializer: write too large for one Kafka record")
 )
+
+// tooLarge is the reply to a write whose event is size bytes.
+func tooLarge(size int) error {
+	return &Error{
+		Reply: fmt.Sprintf("ERR write too large: its event is about %d bytes and one Kafka record holds at most %d", size, oplog.MaxRecordBytes),
+		Err:   ErrTooLarge,
+	}
+}
 
 func (n *Node) readOnly() error {
 	reason, _ := n.reason.Load().(string)
@@ -258,6 +270,10 @@ func (t *Tx) Emit(key []byte, ops ...crdt.Op) {
 		return
 	}
 	ev := &crdt.Event{Key: key, Observed: kv.k.VV.Clone(), Ops: ops}
+	if size := oplog.RecordSize(ev); size > oplog.MaxRecordBytes {
+		t.err = tooLarge(size) // refused before it takes a sequence number
+		return
+	}
 	t.n.seqMu.Lock()
 	t.n.seq++
 	ev.Dot = crdt.Dot{Origin: t.n.origin, Seq: t.n.seq}
@@ -503,8 +519,13 @@ func (n *Node) failWrite(w *pending, err error) {
 	p.dropView(string(w.ev.Key))
 	p.mu.Unlock()
 	reply := "TRYAGAIN write not durable in Kafka: " + oneLine(err.Error())
-	if errors.Is(err, kgo.ErrMaxBuffered) {
+	switch {
+	case errors.Is(err, kgo.ErrMaxBuffered):
 		reply = "TRYAGAIN too many writes waiting for Kafka; try again later"
+	case errors.Is(err, kerr.MessageTooLarge), errors.Is(err, kerr.RecordListTooLarge):
+		// Not worth retrying: RecordSize underestimated it, or the
+		// brokers accept less than oplog.MaxRecordBytes.
+		reply = "ERR write too large for Kafka: " + oneLine(err.Error())
 	}
 	w.finish(&Error{Reply: reply, Err: fmt.Errorf("%w: %w", ErrNotDurable, err)})
 }

@@ -115,6 +115,16 @@ func appendMessage(b []byte, num protowire.Number, body func([]byte) []byte) []b
 	return b
 }
 
+// MaxRecordBytes is the largest record batch georep produces: franz-go's
+// default producer limit, just under Kafka's default message.max.bytes
+// (1 MiB + 12). A write whose event does not fit is refused (RecordSize).
+const MaxRecordBytes = 1_000_012
+
+// RecordSize estimates the bytes of ev's record batch on a georep topic:
+// its encoding, the Kafka key (the Redis key again), the headers and the
+// batch framing. It errs on the large side.
+func RecordSize(ev *crdt.Event) int { return encodedSize(ev) + len(ev.Key) + 256 }
+
 // encodedSize is a capacity that usually holds ev's encoding.
 func encodedSize(ev *crdt.Event) int {
 	n := 32 + len(ev.Key) + 12*len(ev.Observed)

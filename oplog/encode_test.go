@@ -115,3 +115,37 @@ func BenchmarkEncode(b *testing.B) {
 		})
 	}
 }
+
+// TestRecordSize_Bounds: RecordSize never underestimates the record batch
+// NewRecord makes (encoding, key, headers, framing).
+func TestRecordSize_Bounds(t *testing.T) {
+	big := &crdt.Event{Dot: crdt.Dot{Origin: 7, Seq: 1 << 40}, HLC: 1 << 60, Key: []byte("k"),
+		Observed: crdt.Clock{{Origin: 1, Seq: 1 << 50}, {Origin: 7, Seq: 1 << 40}},
+		Ops:      []crdt.Op{{Kind: crdt.OpDelete, Shares: []crdt.Share{{Origin: 1, Int: -1 << 63, Start: 1 << 62}}}, {Kind: crdt.OpSet, Value: bytes.Repeat([]byte("v"), 999_000)}}}
+	rng := rand.New(rand.NewPCG(5, 6))
+	evs := []*crdt.Event{big}
+	for i := 0; i < 5000; i++ {
+		var pb oplogpb.Event
+		randomMessage(rng, pb.ProtoReflect(), 0)
+		b, err := proto.Marshal(&pb)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if ev, err := decodeProto(b); err == nil {
+			evs = append(evs, ev)
+		}
+	}
+	for _, ev := range evs {
+		rec := NewRecord("region-name", "georep.ops", ev, 8)
+		n := len(rec.Key) + len(rec.Value) + 61 + 21 // batch header, record framing
+		for _, h := range rec.Headers {
+			n += len(h.Key) + len(h.Value) + 4
+		}
+		if got := RecordSize(ev); got < n {
+			t.Fatalf("RecordSize = %d, the record batch takes %d: %+v", got, n, ev)
+		}
+	}
+	if RecordSize(big) > MaxRecordBytes {
+		t.Fatalf("a 999,000-byte value (RecordSize %d) must fit in MaxRecordBytes %d", RecordSize(big), MaxRecordBytes)
+	}
+}
