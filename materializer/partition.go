@@ -92,26 +92,18 @@ func stableOf(wm map[crdt.ReplicaID]mark) crdt.Clock {
 
 // waitPos blocks until topic's applied position in p reaches end.
 func (p *partition) waitPos(ctx context.Context, topic string, end int64) error {
-	stop := context.AfterFunc(ctx, func() {
-		p.mu.Lock()
-		p.changed.Broadcast()
-		p.mu.Unlock()
-	})
-	defer stop()
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	for p.pos[topic] < end {
-		if err := ctx.Err(); err != nil {
-			return err
-		}
-		p.changed.Wait()
-	}
-	return nil
+	return p.waitUntil(ctx, func() bool { return p.pos[topic] >= end })
 }
 
 // drain waits until no record of this partition is in the idempotent
 // producer (caller holds writeMu, so no new one starts).
 func (p *partition) drain(ctx context.Context) error {
+	return p.waitUntil(ctx, func() bool { return p.inflight == 0 })
+}
+
+// waitUntil blocks until done (called with p.mu held) is true, re-checking
+// whenever p.changed is broadcast, or until ctx ends.
+func (p *partition) waitUntil(ctx context.Context, done func() bool) error {
 	stop := context.AfterFunc(ctx, func() {
 		p.mu.Lock()
 		p.changed.Broadcast()
@@ -120,7 +112,7 @@ func (p *partition) drain(ctx context.Context) error {
 	defer stop()
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	for p.inflight > 0 {
+	for !done() {
 		if err := ctx.Err(); err != nil {
 			return err
 		}

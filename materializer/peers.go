@@ -281,21 +281,7 @@ func (n *Node) waitTargets(ctx context.Context, targets map[int32]lastEvent) err
 
 // waitMark blocks until origin's watermark in p reaches seq.
 func (p *partition) waitMark(ctx context.Context, origin crdt.ReplicaID, seq uint64) error {
-	stop := context.AfterFunc(ctx, func() {
-		p.mu.Lock()
-		p.changed.Broadcast()
-		p.mu.Unlock()
-	})
-	defer stop()
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	for p.wm[origin].seq < seq {
-		if err := ctx.Err(); err != nil {
-			return err
-		}
-		p.changed.Wait()
-	}
-	return nil
+	return p.waitUntil(ctx, func() bool { return p.wm[origin].seq >= seq })
 }
 
 // unreachableError is Sync's error for peers that did not answer.
