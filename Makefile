@@ -2,12 +2,18 @@
 # command and what CI runs.
 GO ?= go
 
-.PHONY: test test-short build vet bench test-kafka
+.PHONY: test test-short build vet bench test-kafka clients
 
 # All tests, with the race detector: unit, property, server and the
-# integration suite on embedded Kafka.
-test:
+# integration suite on embedded Kafka. The client libraries of the
+# compatibility smoke tests are installed first (once; quick afterwards).
+test: clients
 	$(GO) test -race -timeout 25m ./...
+
+# redis-py, ioredis and Jedis for integration/clients_test.go (and the CDC
+# example's Kafka client), for each runtime present on the machine.
+clients:
+	bash integration/clients/install.sh
 
 test-short:
 	$(GO) test -short ./...
