@@ -41,13 +41,13 @@ const version = "0.1.0"
 
 func main() {
 	var cli CLI
-	kctx := kong.Parse(&cli,
-		kong.Name("georep"),
-		kong.Description("georep: an open-source Active-Active database speaking the Redis protocol, replicating through Kafka."),
-		kong.UsageOnError(),
-		kong.Configuration(kong.JSON),
-		kong.Vars{"version": version},
-	)
+	parser, err := newParser(&cli)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "georep:", err)
+		os.Exit(1)
+	}
+	kctx, err := parser.Parse(os.Args[1:])
+	parser.FatalIfErrorf(err)
 	status := newStatusLine(os.Stderr)
 	logger, err := newLogger(cli.LogLevel, cli.LogFormat, status)
 	kctx.FatalIfErrorf(err)
@@ -59,6 +59,18 @@ func main() {
 		fmt.Fprintln(os.Stderr, "georep:", err)
 		os.Exit(1)
 	}
+}
+
+// newParser returns georep's command-line parser for cli; opts are added
+// to georep's own (tests redirect its output and exit).
+func newParser(cli *CLI, opts ...kong.Option) (*kong.Kong, error) {
+	return kong.New(cli, append([]kong.Option{
+		kong.Name("georep"),
+		kong.Description("georep: an open-source Active-Active database speaking the Redis protocol, replicating through Kafka."),
+		kong.UsageOnError(),
+		kong.Configuration(kong.JSON),
+		kong.Vars{"version": version},
+	}, opts...)...)
 }
 
 func newLogger(level, format string, stderr io.Writer) (zerolog.Logger, error) {

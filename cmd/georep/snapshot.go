@@ -25,13 +25,22 @@ import (
 // offsets and watermarks it covers, which georep replay --snapshot restores.
 type SnapshotCmd struct {
 	Out        string        `help:"Snapshot file to write (replaced atomically)." required:"" type:"path"`
-	DataDir    string        `help:"State directory of a stopped node or a finished replay." name:"data-dir" type:"existingdir" xor:"source" required:""`
-	Addr       string        `help:"RESP address of a running node: it writes a snapshot into its snapshot directory (GEOREP SNAPSHOT), which is then copied to --out here over RESP." xor:"source" required:""`
+	DataDir    string        `help:"State directory of a stopped node or a finished replay (give this or --addr)." name:"data-dir" type:"existingdir" xor:"source"`
+	Addr       string        `help:"RESP address of a running node: it writes a snapshot into its snapshot directory (GEOREP SNAPSHOT), which is then copied to --out here over RESP (give this or --data-dir)." xor:"source"`
 	Password   string        `help:"AUTH password, if the node requires one." env:"GEOREP_REQUIREPASS"`
 	Region     string        `help:"Region whose state it is (recorded in the snapshot and checked on restore; --data-dir)."`
 	Partitions int32         `help:"Partitions of georep topics (--data-dir)." default:"8"`
 	Topic      string        `help:"Name of every region's topic (--data-dir)." default:"georep.ops"`
 	Timeout    time.Duration `help:"How long a running node may take to write the snapshot, and each read of it (--addr)." default:"30m"`
+}
+
+// Validate demands exactly one source: kong's xor group refuses both, and
+// kong would list both as required in the usage line were they tagged so.
+func (c *SnapshotCmd) Validate() error {
+	if c.DataDir == "" && c.Addr == "" {
+		return errors.New("give --data-dir (a stopped node's state directory) or --addr (a running node's RESP address)")
+	}
+	return nil
 }
 
 // Run writes the snapshot.

@@ -13,6 +13,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/alecthomas/kong"
+
 	"github.com/georep/georep/cmd/deploy"
 	"github.com/georep/georep/materializer"
 	"github.com/georep/georep/oplog"
@@ -210,5 +212,53 @@ func TestDev_PeriodicSnapshots(t *testing.T) {
 		if err != nil || hdr.Region != "us" {
 			t.Fatalf("%s: header %+v, %v", name, hdr, err)
 		}
+	}
+}
+
+// TestSnapshotCmd_Flags checks that --data-dir and --addr are alternatives:
+// the usage line does not demand both, and exactly one must be given.
+func TestSnapshotCmd_Flags(t *testing.T) {
+	parse := func(args ...string) (string, error) {
+		var out bytes.Buffer
+		var cli CLI
+		p, err := newParser(&cli, kong.Writers(&out, &out), kong.Exit(func(int) {}))
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, err = p.Parse(args)
+		return out.String(), err
+	}
+	t.Run("Usage", func(t *testing.T) {
+		out, _ := parse("snapshot", "--help")
+		usage, _, _ := strings.Cut(out, "\n")
+		if !strings.HasPrefix(usage, "Usage: georep snapshot --out=STRING") || strings.Contains(usage, "--data-dir") || strings.Contains(usage, "--addr") {
+			t.Errorf("usage line %q", usage)
+		}
+		for _, want := range []string{"(give this or --addr)", "(give this or --data-dir)"} {
+			if !strings.Contains(strings.Join(strings.Fields(out), " "), want) {
+				t.Errorf("help lacks %q:\n%s", want, out)
+			}
+		}
+	})
+	dir := t.TempDir()
+	for _, tc := range []struct {
+		name string
+		args []string
+		err  string
+	}{
+		{"DataDir", []string{"--data-dir", dir}, ""},
+		{"Addr", []string{"--addr", "127.0.0.1:7001"}, ""},
+		{"Neither", nil, "give --data-dir (a stopped node's state directory) or --addr"},
+		{"Both", []string{"--data-dir", dir, "--addr", "127.0.0.1:7001"}, "--data-dir and --addr can't be used together"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			_, err := parse(append([]string{"snapshot", "--out", filepath.Join(dir, "x.snap")}, tc.args...)...)
+			switch {
+			case tc.err == "" && err != nil:
+				t.Fatalf("refused: %v", err)
+			case tc.err != "" && (err == nil || !strings.Contains(err.Error(), tc.err)):
+				t.Fatalf("error %v, want %q", err, tc.err)
+			}
+		})
 	}
 }
