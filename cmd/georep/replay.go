@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -53,7 +54,21 @@ func (c *ReplayCmd) Run(ctx context.Context, log zerolog.Logger, status *statusL
 	return c.run(ctx, log, os.Stdout, status, mode)
 }
 
-func (c *ReplayCmd) run(ctx context.Context, log zerolog.Logger, out io.Writer, status *statusLine, mode string) error {
+func (c *ReplayCmd) run(ctx context.Context, log zerolog.Logger, out io.Writer, status *statusLine, mode string) (err error) {
+	// A replay refused or failed before it consumed anything removes the
+	// directories it created (never one that was there).
+	created, err := firstMissing(c.DataDir)
+	if err != nil {
+		return err
+	}
+	consumed := false
+	defer func() {
+		if err != nil && !consumed && created != "" {
+			if rerr := os.RemoveAll(created); rerr != nil {
+				log.Warn().Err(rerr).Str("dir", created).Msg("cannot remove the directory the refused replay created")
+			}
+		}
+	}()
 	r, err := materializer.NewReplay(materializer.ReplayConfig{
 		Region:     c.Region,
 		Brokers:    c.Brokers,
@@ -79,6 +94,7 @@ func (c *ReplayCmd) run(ctx context.Context, log zerolog.Logger, out io.Writer, 
 	stop := showProgress(r, c.Region, status, mode, c.Interval)
 	res, err := r.Run(ctx)
 	stop()
+	consumed = res.Read > 0
 	printSummary(out, c.Region, c.DataDir, res)
 	if err != nil {
 		if ctx.Err() != nil {
@@ -87,6 +103,27 @@ func (c *ReplayCmd) run(ctx context.Context, log zerolog.Logger, out io.Writer, 
 		return err
 	}
 	return r.Close()
+}
+
+// firstMissing returns the outermost of dir and its parents that does not
+// exist ("" when dir exists): what creating dir creates.
+func firstMissing(dir string) (string, error) {
+	missing := ""
+	for d := filepath.Clean(dir); ; {
+		_, err := os.Lstat(d)
+		if err == nil {
+			return missing, nil
+		}
+		if !errors.Is(err, os.ErrNotExist) {
+			return "", err
+		}
+		missing = d
+		parent := filepath.Dir(d)
+		if parent == d {
+			return missing, nil
+		}
+		d = parent
+	}
 }
 
 func (c *ReplayCmd) restore(ctx context.Context, r *materializer.Replay, out io.Writer) error {

@@ -3,7 +3,9 @@ package main
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
+	"os"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -257,5 +259,63 @@ func produceRecs(t *testing.T, c *kfake.Cluster, recs ...*kgo.Record) {
 	defer cancel()
 	if err := oplogtest.Produce(ctx, c.ListenAddrs(), 4, recs); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// TestReplayCmd_RefusedLeavesNoDirectory checks that a replay refused after
+// it created its directory removes what it created, and only that.
+func TestReplayCmd_RefusedLeavesNoDirectory(t *testing.T) {
+	c := newCluster(t)
+	o := oplogtest.NewOrigin("us", 1, time.Now().UnixMilli())
+	produceRecs(t, c, o.Record("us", oplog.Topic, o.Set("k", "v"), 4))
+	base := t.TempDir()
+	t.Run("Created", func(t *testing.T) {
+		top := filepath.Join(base, "new")
+		cmd := &ReplayCmd{Brokers: c.ListenAddrs(), Region: "us", DataDir: filepath.Join(top, "state"), Topic: oplog.Topic, Partitions: 3}
+		if _, err := runReplay(t, cmd); err == nil || !strings.Contains(err.Error(), "partitions") {
+			t.Fatalf("replay with the wrong partition count: %v", err)
+		}
+		if _, err := os.Stat(top); !errors.Is(err, os.ErrNotExist) {
+			t.Fatalf("the refused replay left %s: %v", top, err)
+		}
+	})
+	t.Run("Existing", func(t *testing.T) {
+		dir := filepath.Join(base, "mine")
+		if err := os.Mkdir(dir, 0o755); err != nil {
+			t.Fatal(err)
+		}
+		cmd := &ReplayCmd{Brokers: c.ListenAddrs(), Region: "us", DataDir: dir, Topic: oplog.Topic, Partitions: 3}
+		if _, err := runReplay(t, cmd); err == nil {
+			t.Fatal("replay with the wrong partition count succeeded")
+		}
+		if _, err := os.Stat(dir); err != nil {
+			t.Fatalf("the user's directory: %v", err)
+		}
+	})
+	t.Run("NotEmpty", func(t *testing.T) {
+		dir := filepath.Join(base, "full")
+		if err := os.MkdirAll(filepath.Join(dir, "keep"), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		cmd := &ReplayCmd{Brokers: c.ListenAddrs(), Region: "us", DataDir: dir, Topic: oplog.Topic}
+		if _, err := runReplay(t, cmd); !errors.Is(err, materializer.ErrNotEmpty) {
+			t.Fatalf("replay into a non-empty directory: %v", err)
+		}
+		if _, err := os.Stat(filepath.Join(dir, "keep")); err != nil {
+			t.Fatalf("the user's directory: %v", err)
+		}
+	})
+}
+
+func TestFirstMissing(t *testing.T) {
+	base := t.TempDir()
+	for _, tc := range []struct{ dir, want string }{
+		{base, ""},
+		{filepath.Join(base, "a"), filepath.Join(base, "a")},
+		{filepath.Join(base, "a", "b", "c"), filepath.Join(base, "a")},
+	} {
+		if got, err := firstMissing(tc.dir); err != nil || got != tc.want {
+			t.Errorf("firstMissing(%s) = %q, %v; want %q", tc.dir, got, err, tc.want)
+		}
 	}
 }
