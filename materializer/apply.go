@@ -402,15 +402,3 @@ func getKeySized(txn *badger.Txn, key []byte) (*crdt.Key, int, error) {
 	}
 	return k, size, nil
 }
-
-// badRecord counts a record that does not decode, logging once per topic
-// partition.
-func (n *Node) badRecord(r *kgo.Record, err error) {
-	n.bad.Add(1)
-	id := fmt.Sprintf("%s/%d", r.Topic, r.Partition)
-	if _, dup := n.badLogged.LoadOrStore(id, struct{}{}); dup {
-		return
-	}
-	n.log.Error().Str("topic", r.Topic).Int32("partition", r.Partition).Int64("offset", r.Offset).
-		Err(err).Msg("skipping a record that is not a georep event (further ones in this partition are counted, not logged)")
-}

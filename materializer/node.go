@@ -184,7 +184,8 @@ type Node struct {
 	joining     atomic.Bool // a new region catching up with its peers (join.go)
 	bad         atomic.Int64
 	applied     atomic.Int64
-	badLogged   sync.Map // topic/partition -> struct{}
+	badLogged   sync.Map // "list <key>" -> struct{}
+	badLogs     sync.Map // topic/partition -> *badLog
 	originNames sync.Map // crdt.ReplicaID -> region name, from record headers
 
 	ready chan struct{} // closed once caught up and writable

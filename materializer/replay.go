@@ -464,6 +464,7 @@ func (r *Replay) Run(ctx context.Context) (ReplayResult, error) {
 		return nil
 	})
 	err = g.Wait()
+	n.flushBadRecords()
 
 	res.ReplayProgress = r.Progress()
 	res.Complete = caughtUp && err == nil

@@ -248,7 +248,7 @@ func printSummary(out io.Writer, region, dir string, res materializer.ReplayResu
 	}
 	fmt.Fprintf(&b, "  bad records        %s", humanize.Comma(res.BadRecords))
 	if res.BadRecords > 0 {
-		b.WriteString(" skipped (the log names the topic, partition and offset of the first in each partition)")
+		fmt.Fprintf(&b, " skipped (the log names each one's topic, partition and offset, up to %d a second per partition)", materializer.BadRecordLogLimit)
 	}
 	b.WriteString("\n")
 	for _, g := range res.Gaps {

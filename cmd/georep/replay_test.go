@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"os"
@@ -317,5 +318,55 @@ func TestFirstMissing(t *testing.T) {
 		if got, err := firstMissing(tc.dir); err != nil || got != tc.want {
 			t.Errorf("firstMissing(%s) = %q, %v; want %q", tc.dir, got, err, tc.want)
 		}
+	}
+}
+
+// TestReplayCmd_BadRecordsLogged checks that the log accounts for every bad
+// record: each is logged with its topic, partition and offset, or counted in
+// an "... and K more" line.
+func TestReplayCmd_BadRecordsLogged(t *testing.T) {
+	c := newCluster(t)
+	o := oplogtest.NewOrigin("us", 1, time.Now().UnixMilli())
+	recs := []*kgo.Record{o.Record("us", oplog.Topic, o.Set("k", "v"), 4)}
+	const nbad = 25
+	for i := 0; i < nbad; i++ {
+		recs = append(recs, &kgo.Record{Topic: oplog.Topic, Partition: 2, Key: []byte("k"), Value: []byte{0xff, byte(i)}})
+	}
+	produceRecs(t, c, recs...)
+	var logBuf syncBuffer
+	cmd := &ReplayCmd{Brokers: c.ListenAddrs(), Region: "us", DataDir: t.TempDir(), Topic: oplog.Topic}
+	var out bytes.Buffer
+	if err := cmd.run(context.Background(), zerolog.New(&logBuf), &out, newStatusLine(&bytes.Buffer{}), "none"); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(out.String(), fmt.Sprintf("bad records        %d skipped", nbad)) {
+		t.Fatalf("summary:\n%s", out.String())
+	}
+	var logged, skipped int64
+	offsets := map[int64]bool{}
+	dec := json.NewDecoder(strings.NewReader(logBuf.String()))
+	for dec.More() {
+		var l struct {
+			Topic     string `json:"topic"`
+			Partition int32  `json:"partition"`
+			Offset    *int64 `json:"offset"`
+			Skipped   int64  `json:"skipped"`
+		}
+		if err := dec.Decode(&l); err != nil {
+			t.Fatal(err)
+		}
+		switch {
+		case l.Offset != nil:
+			if l.Topic != oplog.Topic || l.Partition != 2 || offsets[*l.Offset] {
+				t.Errorf("bad record line %+v", l)
+			}
+			offsets[*l.Offset] = true
+			logged++
+		case l.Skipped > 0:
+			skipped += l.Skipped
+		}
+	}
+	if logged == 0 || logged+skipped != nbad {
+		t.Fatalf("%d bad records logged, %d summarized, want %d in all:\n%s", logged, skipped, nbad, logBuf.String())
 	}
 }
