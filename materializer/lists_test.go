@@ -35,7 +35,21 @@ type regions struct {
 
 func startRegions(t *testing.T, dataDir string, names ...string) *regions {
 	t.Helper()
-	rs := &regions{t: t, cfg: deploy.DevConfig{Regions: names, Partitions: 4, WriteTimeout: 10 * time.Second, DataDir: dataDir}}
+	return startRegionsConfig(t, deploy.DevConfig{Regions: names, DataDir: dataDir})
+}
+
+// startRegionsConfig is startRegions with more of the deployment's
+// configuration (clock offsets); Partitions and WriteTimeout default to the
+// tests' own.
+func startRegionsConfig(t *testing.T, cfg deploy.DevConfig) *regions {
+	t.Helper()
+	if cfg.Partitions == 0 {
+		cfg.Partitions = 4
+	}
+	if cfg.WriteTimeout == 0 {
+		cfg.WriteTimeout = 10 * time.Second
+	}
+	rs := &regions{t: t, cfg: cfg}
 	rs.start()
 	t.Cleanup(rs.close)
 	return rs
@@ -365,8 +379,14 @@ func TestLists_WritesReplicateAndConverge(t *testing.T) {
 }
 
 // L-1..L-4 of aa-semantics.md and more concurrency, at the Node level.
+// eu's clock is a second ahead, so that of two concurrent writes in us and
+// eu, eu's has the greater HLC whatever the timing (two writes in the same
+// millisecond would tie, and the tie goes to the smaller instance ID, us).
 func TestLists_Concurrent(t *testing.T) {
-	rs := startRegions(t, "", "us", "eu", "ap")
+	rs := startRegionsConfig(t, deploy.DevConfig{
+		Regions:      []string{"us", "eu", "ap"},
+		ClockOffsets: map[string]time.Duration{"eu": time.Second},
+	})
 	us, eu, ap := rs.n("us"), rs.n("eu"), rs.n("ap")
 
 	t.Run("L-1", func(t *testing.T) {
@@ -455,7 +475,7 @@ func TestLists_Concurrent(t *testing.T) {
 		rs.sync()
 		rs.concurrently(func() {
 			lset(t, us, "lss", 0, "first")
-			lset(t, eu, "lss", 0, "second") // later HLC wins
+			lset(t, eu, "lss", 0, "second") // eu's clock is ahead: greater HLC, wins
 		})
 		rs.expectList("lss", "second")
 	})
