@@ -12,11 +12,13 @@ import (
 func TestKeys_DelSeveralKeys(t *testing.T) {
 	c := startCluster(t, []string{"us", "eu", "ap"})
 	keys := c.keysInPartitions("del:", 4)
+	c.pauseAll() // eu's INCRBY is concurrent with us's SETs
 	for i, k := range keys {
 		c.expect("us", "OK", "SET", k, fmt.Sprint(i))
 	}
 	c.expect("eu", "5", "INCRBY", keys[3], "5") // a counter among them
 	c.converge()
+	c.expectAll("8", "GET", keys[3]) // the unseen increment on top of the SET
 	c.expect("ap", "4", "DEL", keys[0], keys[1], keys[2], keys[3], "del:missing")
 	c.converge()
 	c.expectAll("0", "EXISTS", keys[0], keys[1], keys[2], keys[3])
@@ -146,8 +148,10 @@ func TestKeys_MSetAtomic(t *testing.T) {
 
 // TestKeys_MSetCrossPartition: an MSET of keys in different partitions is
 // all there in the origin once acknowledged, and arrives whole everywhere.
+// eu's clock is ahead, so its concurrent write to y has the greater HLC
+// (in the same millisecond as us's, the tie would go to us).
 func TestKeys_MSetCrossPartition(t *testing.T) {
-	c := startCluster(t, []string{"us", "eu", "ap"})
+	c := startCluster(t, []string{"us", "eu", "ap"}, withClockOffset("eu", time.Second))
 	for i := 0; i < 5; i++ {
 		keys := c.keysInPartitions(fmt.Sprintf("mx%d:", i), 4)
 		c.expect("eu", "OK", "MSET", keys[0], "a", keys[1], "b", keys[2], "c", keys[3], "d")
@@ -157,7 +161,7 @@ func TestKeys_MSetCrossPartition(t *testing.T) {
 	}
 	c.pauseAll()
 	c.expect("us", "OK", "MSET", "x", "us", "y", "us")
-	c.expect("eu", "OK", "MSET", "y", "eu", "z", "eu")
+	c.expect("eu", "OK", "MSET", "y", "eu", "z", "eu") // later clock: y wins
 	c.converge()
 	c.expectAll("[us eu eu]", "MGET", "x", "y", "z")
 }
