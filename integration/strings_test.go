@@ -1,6 +1,7 @@
 package integration
 
 import (
+	"runtime"
 	"strings"
 	"testing"
 	"time"
@@ -67,11 +68,17 @@ func TestStrings_S3_ConcurrentSkewedClock(t *testing.T) {
 func TestStrings_ConcurrentWritesConverge(t *testing.T) {
 	c := startCluster(t, []string{"us", "eu", "ap"})
 	c.pauseAll()
+	// Each second write starts in a later millisecond than the first, so
+	// its HLC is greater (writes in one millisecond tie and the smaller
+	// instance ID, us's, wins).
 	c.expect("us", "OK", "SET", "k1", "us")
+	nextMilli()
 	c.expect("eu", "OK", "SET", "k1", "eu")
 	c.expect("ap", "OK", "SET", "k2", "ap")
+	nextMilli()
 	c.expect("us", "OK", "SET", "k2", "us")
 	c.expect("eu", "2", "APPEND", "k3", "eu") // APPEND replicates the whole value
+	nextMilli()
 	c.expect("us", "OK", "SET", "k3", "us")
 	c.converge()
 	c.expectAll("eu", "GET", "k1")
@@ -132,5 +139,15 @@ func TestStrings_TooLargeForOneRecord(t *testing.T) {
 		}
 		c.expect(r, "0", "EXISTS", "h")
 		c.expect(r, "1", "GET", "after")
+	}
+}
+
+// nextMilli returns once the wall clock has moved to a later millisecond
+// than when it was called (every region of a test runs on this machine's
+// clock), so a write made afterwards gets a greater HLC than one made before.
+func nextMilli() {
+	start := time.Now().UnixMilli()
+	for time.Now().UnixMilli() <= start {
+		runtime.Gosched()
 	}
 }
