@@ -152,6 +152,11 @@ func (n *Node) applyBatch(p *partition, recs []*kgo.Record) (err error) {
 			continue
 		}
 		o := ev.Dot.Origin
+		if n.ownRegion != "" && r.Topic == n.cfg.Topic && !p.ownOrigins[o] {
+			if err := n.checkOwnRecord(p, o, r); err != nil {
+				return err
+			}
+		}
 		if _, ok := n.originNames.Load(o); !ok {
 			if name := oplog.RegionOf(r); name != "" {
 				n.originNames.Store(o, name)

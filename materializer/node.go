@@ -187,6 +187,9 @@ type Node struct {
 	badLogged   sync.Map // "list <key>" -> struct{}
 	badLogs     sync.Map // topic/partition -> *badLog
 	originNames sync.Map // crdt.ReplicaID -> region name, from record headers
+	// ownRegion, set by a replay, is the region every record of the own
+	// topic must name (replaycheck.go).
+	ownRegion string
 
 	ready chan struct{} // closed once caught up and writable
 

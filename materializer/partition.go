@@ -21,6 +21,10 @@ type mark struct {
 type partition struct {
 	id int32
 
+	// ownOrigins are the origins whose own-topic records were checked
+	// against Node.ownRegion (replay; the apply worker only).
+	ownOrigins map[crdt.ReplicaID]bool
+
 	// writeMu serializes writers of this partition's keys: a write computes
 	// its effect, takes its sequence number and enqueues its record under it,
 	// so records reach the partition in sequence order.

@@ -172,6 +172,7 @@ func NewReplay(cfg ReplayConfig, log zerolog.Logger) (*Replay, error) {
 		KeyCacheMB:   cfg.KeyCacheMB,
 	}
 	r.n = newNode(mcfg, log, nil)
+	r.n.ownRegion = cfg.Region
 	r.n.db = db
 	return r, nil
 }
@@ -420,6 +421,9 @@ func (r *Replay) Run(ctx context.Context) (ReplayResult, error) {
 	}
 	cancel()
 	if err != nil {
+		return res, err
+	}
+	if err := r.checkOrigins(ctx, topics, starts); err != nil {
 		return res, err
 	}
 	from, gaps, err := r.startPositions(starts)

@@ -386,3 +386,19 @@ func TestSnapshot_InterruptedRestoreStartsOver(t *testing.T) {
 		t.Fatalf("digest %s, want %s", a, b)
 	}
 }
+
+// TestReplay_OwnTopicOfSeveralRegions checks that a replay refuses an own
+// topic holding the events of more than one region.
+func TestReplay_OwnTopicOfSeveralRegions(t *testing.T) {
+	c := newCluster(t)
+	us, eu := oplogtest.NewOrigin("us", 1, time.Now().UnixMilli()), oplogtest.NewOrigin("eu", 2, time.Now().UnixMilli())
+	produce(t, c, []*kgo.Record{
+		us.Record("us", oplog.Topic, us.Set("a", "1"), testParts),
+		eu.Record("eu", oplog.Topic, eu.Set("zz", "2"), testParts),
+	})
+	_, err := replay(t, c, materializer.ReplayConfig{})
+	var re *materializer.RegionError
+	if !errors.As(err, &re) || !errors.Is(err, materializer.ErrWrongRegion) || strings.Join(re.Found, ",") != "eu,us" || re.Topic != oplog.Topic {
+		t.Fatalf("replay of an own topic holding us and eu events: %v", err)
+	}
+}

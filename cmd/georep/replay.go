@@ -100,10 +100,31 @@ func (c *ReplayCmd) run(ctx context.Context, log zerolog.Logger, out io.Writer, 
 		if ctx.Err() != nil {
 			return fmt.Errorf("replay interrupted; run the same command again to continue")
 		}
+		if re := (*materializer.RegionError)(nil); errors.As(err, &re) {
+			return c.regionError(re)
+		}
 		return err
 	}
 	return r.Close()
 }
+
+// regionError explains that the brokers hold another region's events.
+func (c *ReplayCmd) regionError(e *materializer.RegionError) error {
+	brokers := strings.Join(c.Brokers, ",")
+	if len(e.Found) == 1 {
+		return &explainedError{fmt.Sprintf("replay: topic %s on %s holds region %s's events, not %s's (use --region %s)", e.Topic, brokers, e.Found[0], c.Region, e.Found[0]), e}
+	}
+	return &explainedError{fmt.Sprintf("replay: topic %s on %s holds the events of regions %s, not only %s's", e.Topic, brokers, strings.Join(e.Found, ", "), c.Region), e}
+}
+
+// explainedError is err told in the CLI's words.
+type explainedError struct {
+	msg string
+	err error
+}
+
+func (e *explainedError) Error() string { return e.msg }
+func (e *explainedError) Unwrap() error { return e.err }
 
 // firstMissing returns the outermost of dir and its parents that does not
 // exist ("" when dir exists): what creating dir creates.

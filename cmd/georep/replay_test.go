@@ -15,6 +15,7 @@ import (
 
 	"github.com/redis/go-redis/v9"
 	"github.com/rs/zerolog"
+	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kfake"
 	"github.com/twmb/franz-go/pkg/kgo"
 
@@ -369,4 +370,50 @@ func TestReplayCmd_BadRecordsLogged(t *testing.T) {
 	if logged == 0 || logged+skipped != nbad {
 		t.Fatalf("%d bad records logged, %d summarized, want %d in all:\n%s", logged, skipped, nbad, logBuf.String())
 	}
+}
+
+// TestReplayCmd_WrongRegion checks that a replay under another region's
+// name is refused, naming both regions.
+func TestReplayCmd_WrongRegion(t *testing.T) {
+	c := newCluster(t)
+	os3 := origins()
+	produceRecs(t, c, oplogtest.Workload(oplogtest.Mixed, 400, 50, 1, "us", oplog.Topic, 4, os3...)...)
+	dir := filepath.Join(t.TempDir(), "state")
+	_, err := runReplay(t, &ReplayCmd{Brokers: c.ListenAddrs(), Region: "xx", DataDir: dir, Topic: oplog.Topic})
+	want := fmt.Sprintf("replay: topic georep.ops on %s holds region us's events, not xx's (use --region us)", strings.Join(c.ListenAddrs(), ","))
+	if !errors.Is(err, materializer.ErrWrongRegion) || err.Error() != want {
+		t.Fatalf("replay as xx of us's cluster: %v\nwant %s", err, want)
+	}
+	if _, err := os.Stat(dir); !errors.Is(err, os.ErrNotExist) {
+		t.Fatalf("the refused replay left %s: %v", dir, err)
+	}
+	if out, err := runReplay(t, &ReplayCmd{Brokers: c.ListenAddrs(), Region: "us", DataDir: dir, Topic: oplog.Topic}); err != nil {
+		t.Fatalf("replay as us: %v\n%s", err, out)
+	}
+}
+
+// TestReplayCmd_EmptyOwnTopic checks that an empty own topic passes the
+// region check.
+func TestReplayCmd_EmptyOwnTopic(t *testing.T) {
+	c := newCluster(t)
+	eu := oplogtest.NewOrigin("eu", 2, time.Now().UnixMilli())
+	produceRecs(t, c, eu.Record("eu", oplog.MirrorTopic("eu", oplog.Topic), eu.Set("k", "v"), 4))
+	adm := kadm.NewClient(newClient(t, c))
+	if _, err := adm.CreateTopic(context.Background(), 4, 1, nil, oplog.Topic); err != nil {
+		t.Fatal(err)
+	}
+	out, err := runReplay(t, &ReplayCmd{Brokers: c.ListenAddrs(), Region: "us", DataDir: t.TempDir(), Topic: oplog.Topic})
+	if err != nil || !strings.Contains(out, "complete") || !strings.Contains(out, "eu(2)=1") {
+		t.Fatalf("%v\n%s", err, out)
+	}
+}
+
+func newClient(t *testing.T, c *kfake.Cluster) *kgo.Client {
+	t.Helper()
+	cl, err := kgo.NewClient(kgo.SeedBrokers(c.ListenAddrs()...))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(cl.Close)
+	return cl
 }

@@ -262,3 +262,33 @@ func TestSnapshotCmd_Flags(t *testing.T) {
 		})
 	}
 }
+
+// TestSnapshotCmd_ReplayNamesEveryOrigin checks that a replay from a
+// snapshot names the origins that wrote nothing after it.
+func TestSnapshotCmd_ReplayNamesEveryOrigin(t *testing.T) {
+	c := newCluster(t)
+	os3 := origins()
+	produceRecs(t, c, oplogtest.Workload(oplogtest.Mixed, 600, 50, 1, "us", oplog.Topic, 4, os3...)...)
+	first := t.TempDir()
+	if out, err := runReplay(t, &ReplayCmd{Brokers: c.ListenAddrs(), Region: "us", DataDir: first, Topic: oplog.Topic}); err != nil {
+		t.Fatalf("%v\n%s", err, out)
+	}
+	file := filepath.Join(t.TempDir(), "us.snap")
+	snap := &SnapshotCmd{DataDir: first, Out: file, Region: "us", Partitions: 4, Topic: oplog.Topic}
+	if err := snap.run(context.Background(), testLog(t), &bytes.Buffer{}); err != nil {
+		t.Fatal(err)
+	}
+	// Only us writes after the snapshot.
+	produceRecs(t, c, oplogtest.Workload(oplogtest.Mixed, 100, 50, 2, "us", oplog.Topic, 4, os3[0])...)
+	out, err := runReplay(t, &ReplayCmd{Brokers: c.ListenAddrs(), Region: "us", DataDir: filepath.Join(t.TempDir(), "state"), Snapshot: file, Topic: oplog.Topic})
+	if err != nil {
+		t.Fatalf("%v\n%s", err, out)
+	}
+	_, vector, _ := strings.Cut(out, "applied vector")
+	vector, _, _ = strings.Cut(vector, "\n")
+	for _, want := range []string{"us(1)=", "eu(2)=", "ap(3)="} {
+		if !strings.Contains(vector, want) {
+			t.Errorf("applied vector lacks %q:\n%s", want, out)
+		}
+	}
+}
