@@ -371,6 +371,7 @@ func (n *Node) Run(ctx context.Context) error {
 		g.Go(func() error { return n.cl.run(ctx) })
 	}
 	err := g.Wait()
+	n.flushBadRecords()
 	if errors.Is(err, context.Canceled) && ctx.Err() != nil {
 		return nil
 	}

@@ -278,6 +278,9 @@ func (r *Replay) Restore(ctx context.Context, rd io.Reader, name string) (Snapsh
 	if err := r.saveMarker(); err != nil {
 		return hdr, false, err
 	}
+	for o, name := range hdr.Origins {
+		r.n.originNames.LoadOrStore(o, name)
+	}
 	r.log.Debug().Str("snapshot", name).Int64("keys", st.Keys).Msg("snapshot restored")
 	return hdr, true, nil
 }

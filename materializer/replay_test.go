@@ -15,6 +15,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kfake"
 	"github.com/twmb/franz-go/pkg/kgo"
 
+	"github.com/georep/georep/crdt"
 	"github.com/georep/georep/materializer"
 	"github.com/georep/georep/oplog"
 	"github.com/georep/georep/oplog/oplogtest"
@@ -116,6 +117,14 @@ func TestReplay_MatchesLiveNode(t *testing.T) {
 	}
 	if bad := n.Status(ctx).BadRecords; bad != 2 {
 		t.Errorf("live node counted %d bad records, want 2", bad)
+	}
+	// Its snapshot names the origins, for a replay from it.
+	hdr, _, err := n.WriteSnapshot(ctx, &bytes.Buffer{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if hdr.Origins[1] != "us" || hdr.Origins[2] != "eu" || hdr.Origins[3] != "ap" {
+		t.Errorf("snapshot header origins %v", hdr.Origins)
 	}
 	cancel()
 	if err := <-done; err != nil {
@@ -276,7 +285,8 @@ func TestSnapshot_RestoreThenReplayTheRest(t *testing.T) {
 		t.Fatal(err)
 	}
 	var snap bytes.Buffer
-	hdr, st, err := s.WriteSnapshot(context.Background(), materializer.SnapshotHeader{Region: "us", Topic: oplog.Topic, Partitions: testParts}, &snap)
+	hdr, st, err := s.WriteSnapshot(context.Background(), materializer.SnapshotHeader{Region: "us", Topic: oplog.Topic, Partitions: testParts,
+		Origins: map[crdt.ReplicaID]string{7: "gone"}}, &snap)
 	s.Close()
 	if err != nil {
 		t.Fatal(err)
@@ -319,6 +329,9 @@ func TestSnapshot_RestoreThenReplayTheRest(t *testing.T) {
 		}
 		if res.Read != int64(len(more)) {
 			t.Fatalf("after the snapshot, read %d records, want %d", res.Read, len(more))
+		}
+		if res.Origins[7] != "gone" || res.Origins[2] != "eu" {
+			t.Fatalf("origins %v: want the snapshot's and the topics' names", res.Origins)
 		}
 	})
 	t.Run("ErrBadSnapshot", func(t *testing.T) {

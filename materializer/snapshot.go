@@ -67,6 +67,9 @@ type SnapshotHeader struct {
 	// Watermarks is, per partition and origin, the greatest sequence
 	// applied.
 	Watermarks map[int32]map[crdt.ReplicaID]uint64 `json:"watermarks"`
+	// Origins names the origin instance IDs, as the record headers did
+	// (empty when the tool that wrote it did not know them).
+	Origins map[crdt.ReplicaID]string `json:"origins,omitempty"`
 }
 
 // Applied returns the per-origin greatest sequence over every partition.
@@ -91,6 +94,13 @@ type SnapshotStats struct {
 // read transaction.
 func (n *Node) WriteSnapshot(ctx context.Context, w io.Writer) (SnapshotHeader, SnapshotStats, error) {
 	hdr := SnapshotHeader{Region: n.cfg.Region, Topic: n.cfg.Topic, Partitions: n.cfg.Partitions}
+	n.originNames.Range(func(k, v any) bool {
+		if hdr.Origins == nil {
+			hdr.Origins = map[crdt.ReplicaID]string{}
+		}
+		hdr.Origins[k.(crdt.ReplicaID)] = v.(string)
+		return true
+	})
 	return writeSnapshot(ctx, n.db, hdr, w)
 }
 

@@ -159,7 +159,7 @@ func (c *ReplayCmd) restore(ctx context.Context, r *materializer.Replay, out io.
 	}
 	if restored {
 		fmt.Fprintf(out, "restored snapshot %s (region %s, taken %s, applied %s)\n",
-			c.Snapshot, orUnknown(hdr.Region), hdr.Created.Format(time.RFC3339), formatClock(hdr.Applied(), nil))
+			c.Snapshot, orUnknown(hdr.Region), hdr.Created.Format(time.RFC3339), formatClock(hdr.Applied(), hdr.Origins))
 	} else {
 		fmt.Fprintf(out, "snapshot %s was restored by the interrupted run\n", c.Snapshot)
 	}
