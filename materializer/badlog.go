@@ -2,6 +2,8 @@ package materializer
 
 import (
 	"fmt"
+	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -98,12 +100,7 @@ func (n *Node) logBadSummary(topic string, partition int32, more, first, last in
 
 // splitTopicPartition splits a "topic/partition" badLogs key.
 func splitTopicPartition(id string) (string, int32) {
-	for i := len(id) - 1; i >= 0; i-- {
-		if id[i] == '/' {
-			var p int32
-			fmt.Sscan(id[i+1:], &p)
-			return id[:i], p
-		}
-	}
-	return id, 0
+	i := strings.LastIndexByte(id, '/')
+	p, _ := strconv.ParseInt(id[i+1:], 10, 32) // written by badRecordAt
+	return id[:i], int32(p)
 }

@@ -86,8 +86,8 @@ func (r *Replay) sample(ctx context.Context, topics []string, starts oplog.Offse
 		if err := ctx.Err(); err != nil {
 			return nil, nil, err
 		}
-		for _, fe := range fs.Errors() {
-			return nil, nil, fmt.Errorf("read %s partition %d: %w", fe.Topic, fe.Partition, fe.Err)
+		if errs := fs.Errors(); len(errs) > 0 {
+			return nil, nil, fmt.Errorf("read %s partition %d: %w", errs[0].Topic, errs[0].Partition, errs[0].Err)
 		}
 		fs.EachRecord(func(rec *kgo.Record) {
 			k := tp{rec.Topic, rec.Partition}
