@@ -100,9 +100,6 @@ func produce(t *testing.T, brokers []string, recs []*kgo.Record) {
 // are applied and replicate; nothing stops.
 func TestBadRecords(t *testing.T) {
 	c := startCluster(t, []string{"us", "eu", "ap"})
-	if c.region("us").Cluster == nil {
-		t.Skip("needs the embedded brokers (writes to the default topic names)")
-	}
 	parts := c.cfg.Partitions
 	keys := c.keysInPartitions("good:", int(parts))
 	for _, k := range keys {
@@ -111,8 +108,8 @@ func TestBadRecords(t *testing.T) {
 	c.converge()
 
 	rng := rand.New(rand.NewPCG(1, 2))
-	own := garbage(t, oplog.Topic, parts, rng)
-	mirror := garbage(t, oplog.MirrorTopic("us", oplog.Topic), parts, rng)
+	own := garbage(t, c.topic(), parts, rng)
+	mirror := garbage(t, oplog.MirrorTopic("us", c.topic()), parts, rng)
 	produce(t, c.region("us").Brokers, own)    // us's own topic: seen by us, mirrored to eu and ap
 	produce(t, c.region("eu").Brokers, mirror) // eu's copy of us's topic only
 
