@@ -8,7 +8,7 @@ GO ?= go
 # integration suite on embedded Kafka. The client libraries of the
 # compatibility smoke tests are installed first (once; quick afterwards).
 test: clients
-	$(GO) test -race -timeout 25m ./...
+	$(GO) test -race -timeout 12m ./...
 
 # redis-py, ioredis and Jedis for integration/clients_test.go (and the CDC
 # example's Kafka client), for each runtime present on the machine.
