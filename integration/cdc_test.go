@@ -377,14 +377,26 @@ func TestCDC_ChangelogReconstructsState(t *testing.T) {
 	c := startCluster(t, []string{"us", "eu"}, withChangelog(topic), withDataDir(t.TempDir()))
 	cdcWorkload(t, c, "us", "us", 6)
 	cdcWorkload(t, c, "eu", "eu", 4)
+	// Every short-lived key gone before converge compares digests: each
+	// region's GEOREP DIGEST leaves out what has expired when it is called,
+	// so a key expiring between the two calls would make them differ.
+	var shortLived []string
+	for _, w := range []struct {
+		prefix string
+		n      int
+	}{{"us", 6}, {"eu", 4}} {
+		for i := 0; i < w.n; i++ {
+			shortLived = append(shortLived, fmt.Sprintf("%s:%d:tmp", w.prefix, i), fmt.Sprintf("%s:%d:htmp", w.prefix, i))
+		}
+	}
+	waitExpired(t, c, "us", shortLived...)
+	waitExpired(t, c, "eu", shortLived...)
 	// A concurrent conflict: the changelog carries the winner.
 	c.pauseAll()
 	c.must("us", "SET", "both", "from-us")
 	c.must("eu", "INCRBY", "cnt", 5)
 	c.must("us", "INCRBY", "cnt", 7)
 	c.converge()
-	waitExpired(t, c, "us", "us:0:tmp", "eu:0:tmp", "us:5:htmp", "eu:3:htmp")
-	waitExpired(t, c, "eu", "us:0:tmp", "eu:0:tmp", "us:5:htmp", "eu:3:htmp")
 	for _, r := range []string{"us", "eu"} {
 		n := waitChangelogEquals(t, c.r(r), c.region(r).Brokers, topic)
 		t.Logf("%s: changelog of %d records equals the region's state", r, n)
