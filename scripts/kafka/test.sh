@@ -4,7 +4,9 @@
 #   1. scripts/kafka.sh up us eu ap (one single-node KRaft cluster per region);
 #   2. go test ./integration/... with GEOREP_KAFKA set: every region of every
 #      test is a `georep node` process, mirrored by georep's bridges; the
-#      real-Kafka fault tests (integration/faults_kafka_test.go) run too;
+#      real-Kafka fault tests (integration/faults_kafka_test.go) run too, and
+#      TestLogTools runs georep replay, snapshot, digest and tail against
+#      these clusters (integration/tools_test.go);
 #   3. scripts/kafka/cdc.sh: two `georep node --changelog` processes, a mixed
 #      workload, and examples/cdc-python checking that each changelog topic
 #      folds into its region's state;
@@ -13,8 +15,8 @@
 #      nodes (--mirror external), MirrorMaker 2 mirrors, GEOREP SYNC waits;
 #   5. scripts/kafka.sh down, also on failure or Ctrl-C.
 #
-# Environment: GO (go), KAFKA_TEST_TIMEOUT (8m, the go test -timeout of
-# step 2, which takes about 2 min), KAFKA_MM2_TIMEOUT (4m, that of step 4,
+# Environment: GO (go), KAFKA_TEST_TIMEOUT (10m, the go test -timeout of
+# step 2, which takes about 3 min), KAFKA_MM2_TIMEOUT (4m, that of step 4,
 # under a minute), KAFKA_MM2_TESTS (the -run regex of step 4), KAFKA_TEST_RUN
 # (a -run regex for step 2, default everything), plus scripts/kafka.sh's own
 # settings. .ci/run bounds the whole of CI to 30 min on top of these.
@@ -22,7 +24,7 @@ set -euo pipefail
 cd "$(dirname "$0")/../.."
 
 GO=${GO:-go}
-TIMEOUT=${KAFKA_TEST_TIMEOUT:-8m}
+TIMEOUT=${KAFKA_TEST_TIMEOUT:-10m}
 MM2_TIMEOUT=${KAFKA_MM2_TIMEOUT:-4m}
 MM2_TESTS=${KAFKA_MM2_TESTS:-'^Test(SeedExample|Strings_|Counters_|Regions_)'}
 RUN=${KAFKA_TEST_RUN:-}
