@@ -300,11 +300,12 @@ func TestFaultsKafka_BrokerStopDuringLoad(t *testing.T) {
 		if err == nil {
 			t.Fatalf("%s SET succeeded with its broker down", victim)
 		}
-		if took > writeTimeout+1500*time.Millisecond {
-			t.Fatalf("%s SET failed after %s, want within the write timeout %s", victim, took, writeTimeout)
-		}
-		if !strings.Contains(err.Error(), "Kafka") {
-			t.Fatalf("%s SET with its broker down: %q does not say Kafka is the cause", victim, err)
+		// The node's own timeout answered (TRYAGAIN naming Kafka), not the
+		// server's command deadline (outcome unknown) nor the client's read
+		// timeout: the node gave up on the write itself. How long that took
+		// is logged (timings are benchmarks' business, not assertions).
+		if !strings.HasPrefix(err.Error(), "TRYAGAIN") || !strings.Contains(err.Error(), "Kafka") {
+			t.Fatalf("%s SET with its broker down: %q, want a TRYAGAIN naming Kafka", victim, err)
 		}
 		t.Logf("%s SET with its broker down: %q after %s", victim, err, took.Round(time.Millisecond))
 	}
@@ -372,8 +373,10 @@ func TestFaultsKafka_BrokerStopDuringLoad(t *testing.T) {
 	for _, e := range errs {
 		slowest = max(slowest, e.took)
 	}
-	if slowest > writeTimeout+1500*time.Millisecond {
-		t.Fatalf("%s: a write failed only after %s (write timeout %s)", victim, slowest, writeTimeout)
+	for _, e := range errs {
+		if !strings.HasPrefix(e.msg, "TRYAGAIN") || !strings.Contains(e.msg, "Kafka") {
+			t.Fatalf("%s: a write failed with %q, want a TRYAGAIN naming Kafka (the node's write timeout)", victim, e.msg)
+		}
 	}
 	t.Logf("%s: %d writes failed while its broker was down, slowest after %s", victim, len(errs), slowest.Round(time.Millisecond))
 

@@ -547,3 +547,6 @@ func (n *Node) startOffsets() map[string]map[int32]kgo.Offset {
 	}
 	return out
 }
+
+// WriteTimeout is how long a write may wait to become durable and applied.
+func (n *Node) WriteTimeout() time.Duration { return n.cfg.WriteTimeout }

@@ -33,7 +33,7 @@ type Config struct {
 	// WriteTimeout bounds every blocking wait of a command: store locks,
 	// write acknowledgements, reads, and writing replies to the socket.
 	// Default 5s.
-	WriteTimeout time.Duration `help:"Deadline for a command's waits and reply writes." default:"5s" name:"command-timeout" env:"COMMAND_TIMEOUT"`
+	WriteTimeout time.Duration `help:"Deadline for a command's waits and reply writes (at least the node's --write-timeout)." default:"5s" name:"command-timeout" env:"COMMAND_TIMEOUT"`
 	// MaxClients bounds concurrent client connections; more are refused
 	// with "ERR max number of clients reached". Default 10000.
 	MaxClients int `help:"Maximum number of client connections." default:"10000" name:"maxclients" env:"MAXCLIENTS"`

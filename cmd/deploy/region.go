@@ -69,6 +69,12 @@ func NewRegion(cfg RegionConfig, log zerolog.Logger) (*Region, error) {
 	}
 	r.Node = n
 	st := store{n}
+	// A command waits for its write's ack at least as long as the node lets
+	// the write wait for Kafka: otherwise a write the node would still
+	// complete is reported as timed out (outcome unknown) to the client.
+	if cfg.Server.WriteTimeout < n.WriteTimeout() {
+		cfg.Server.WriteTimeout = n.WriteTimeout()
+	}
 	srv, err := server.New(cfg.Server, log.With().Str("region", cfg.Node.Region).Logger(), st, st)
 	if err != nil {
 		return nil, err
