@@ -92,21 +92,17 @@ func listValues(l *crdt.List, i, n int64, reverse bool) ([][]byte, error) {
 	return out, err
 }
 
-// popEnd removes up to count elements from one end of key's list and
-// returns them (nil when the key does not exist). At most maxElemOps
-// elements are popped at once.
-func popEnd(tx Tx, key []byte, left bool, count int64) ([][]byte, error) {
-	l, err := listOf(tx, key)
-	if err != nil || l == nil {
-		return nil, err
-	}
+// popEnd removes up to count elements from one end of l, key's list
+// opened by listOf, and returns them. At most maxElemOps elements are
+// popped at once.
+func popEnd(tx Tx, key []byte, l *crdt.List, left bool, count int64) ([][]byte, error) {
 	start := int64(0)
 	if !left {
 		start = l.Len() - 1
 	}
 	var ops []crdt.Op
 	var out [][]byte
-	err = listRange(l, start, min(count, maxElemOps), !left, func(id crdt.ElemID, v []byte) {
+	err := listRange(l, start, min(count, maxElemOps), !left, func(id crdt.ElemID, v []byte) {
 		ops = append(ops, crdt.ListRemOp(id))
 		out = append(out, v)
 	})
@@ -329,14 +325,13 @@ func cmdPop(cl *call) (Reply, error) {
 	var popped [][]byte
 	exists := false
 	err := cl.update([][]byte{key}, func(tx Tx) error {
-		if count == 0 {
-			l, err := listOf(tx, key)
+		l, err := listOf(tx, key)
+		if err != nil || l == nil || count == 0 {
 			exists = l != nil
 			return err
 		}
-		var err error
-		popped, err = popEnd(tx, key, cl.cmd.name == "lpop", count)
-		exists = popped != nil
+		exists = true
+		popped, err = popEnd(tx, key, l, cl.cmd.name == "lpop", count)
 		return err
 	})
 	switch {
@@ -666,7 +661,7 @@ func mpop(tx Tx, m mpopArgs) (from []byte, popped [][]byte, err error) {
 		if l == nil {
 			continue
 		}
-		popped, err = popEnd(tx, key, m.left, m.count)
+		popped, err = popEnd(tx, key, l, m.left, m.count)
 		return bytes.Clone(key), popped, err
 	}
 	return nil, nil, nil
