@@ -1,6 +1,8 @@
 package server_test
 
 import (
+	"errors"
+	"io"
 	"regexp"
 	"strconv"
 	"testing"
@@ -251,9 +253,21 @@ func TestBlocking_AckFailure(t *testing.T) {
 }
 
 func TestBlocking_ShutdownUnblocks(t *testing.T) {
-	_, ctl, _ := blockedClient(t, "BLPOP", "q", "0")
+	e, ctl, w := blockedClient(t, "BLPOP", "q", "0")
 	if got := ctl.do("CLIENT", "LIST"); !regexp.MustCompile(`flags=b .*cmd=blpop`).MatchString(got) {
 		t.Fatalf("CLIENT LIST: %q", got)
 	}
-	// newEnv's cleanup checks that Run returns with w still blocked.
+	// Run returns with w still connected and blocked (the test's cleanup
+	// would close w first); w gets the shutdown error if the reply makes
+	// it out before its connection is closed.
+	e.stop()
+	got, err := w.tryRead()
+	switch {
+	case err == nil && got != "-ERR server is shutting down\r\n":
+		t.Fatalf("BLPOP at shutdown: %q", got)
+	case err == nil:
+		w.expectClosed()
+	case !errors.Is(err, io.EOF):
+		t.Fatalf("BLPOP at shutdown: %v", err)
+	}
 }

@@ -9,6 +9,7 @@ import (
 	"net"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -25,6 +26,7 @@ type env struct {
 	store *servertest.Store
 	op    *servertest.Operator
 	addr  string
+	stop  func() // cancels Run and checks that it returns (idempotent)
 }
 
 func testStatus() server.Status {
@@ -54,7 +56,7 @@ func newEnv(t testing.TB, cfg server.Config) *env {
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- srv.Run(ctx) }()
-	t.Cleanup(func() {
+	stop := sync.OnceFunc(func() {
 		cancel()
 		select {
 		case err := <-done:
@@ -65,7 +67,8 @@ func newEnv(t testing.TB, cfg server.Config) *env {
 			t.Errorf("Run did not return after cancel")
 		}
 	})
-	return &env{t: t, srv: srv, store: store, op: op, addr: srv.Addr()}
+	t.Cleanup(stop)
+	return &env{t: t, srv: srv, store: store, op: op, addr: srv.Addr(), stop: stop}
 }
 
 // client is a raw RESP connection.
