@@ -8,7 +8,6 @@ import (
 	"runtime/debug"
 	"sort"
 	"strings"
-	"time"
 
 	"github.com/georep/georep/crdt"
 	"github.com/rs/zerolog"
@@ -174,15 +173,14 @@ func findLower(m map[string]*command, name []byte) *command {
 // call is one command being run on a connection. It lives on the
 // connection's reader goroutine.
 type call struct {
-	ctx   context.Context // bounded by Config.WriteTimeout
-	base  context.Context // the server's: for waits the client bounds itself
-	c     *conn
-	s     *Server
-	cmd   *command
-	args  [][]byte
-	ack   Ack       // set by update
-	ackBy time.Time // the Ack's deadline, set by update
-	quit  bool      // close the connection after the reply
+	ctx  context.Context // bounded by Config.WriteTimeout; its deadline bounds the Ack
+	base context.Context // the server's: for waits the client bounds itself
+	c    *conn
+	s    *Server
+	cmd  *command
+	args [][]byte
+	ack  Ack  // set by update
+	quit bool // close the connection after the reply
 }
 
 // view runs fn against a snapshot of the keyspace.
@@ -209,7 +207,6 @@ func (cl *call) update(keys [][]byte, fn func(tx Tx) error) error {
 		return err
 	}
 	cl.ack = ack
-	cl.ackBy, _ = cl.ctx.Deadline()
 	return nil
 }
 

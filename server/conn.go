@@ -257,7 +257,10 @@ func (c *conn) execute(ctx context.Context, args [][]byte) bool {
 		p.cmd = cl.cmd.name
 		p.quit = cl.quit
 		if err == nil && cl.ack != nil {
-			p.ack, p.deadline, p.done = cl.ack, cl.ackBy, make(chan struct{})
+			// cl.ctx, not cctx: a served blocking command's write ran
+			// under the context of its attempt.
+			p.ack, p.done = cl.ack, make(chan struct{})
+			p.deadline, _ = cl.ctx.Deadline()
 		}
 	}
 	if err != nil {
