@@ -61,7 +61,7 @@ func (b *listBatch) tooBig(others int) bool {
 	return count > b.n.db.MaxBatchCount()/2 || size > b.n.db.MaxBatchSize()/2
 }
 
-// spill moves the batch's dirty records out of the transaction: into
+// spillRecords moves the batch's dirty records out of the transaction: into
 // journal entries of part (on disk), and into b.spill for afterCommit.
 func (b *listBatch) spillRecords(part int32) error {
 	for k, r := range b.recs {

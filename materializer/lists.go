@@ -284,8 +284,8 @@ func (kv *keyView) applyList(ev *crdt.Event) error {
 	return crdt.ApplyList(kv.list, kv.k, ev, crdt.ListOptions{})
 }
 
-// keepsList reports whether the view may hold on to its list past the Tx:
-// the key has a list, which the next write will likely read.
+// mayHaveList reports whether the view should hold on to its list past
+// the Tx: the key has a list, which the next write will likely read.
 func (kv *keyView) mayHaveList() bool {
 	if kv.k.Len(crdt.TypeList) > 0 {
 		return true

@@ -8,6 +8,13 @@ import (
 	"github.com/georep/georep/crdt"
 )
 
+// eventAlloc is an event and room for its usual number of ops, allocated
+// together.
+type eventAlloc struct {
+	ev  crdt.Event
+	ops [2]crdt.Op
+}
+
 // decodeEvent parses an Event straight from the protobuf wire format into a
 // crdt.Event: the same result as proto.Unmarshal into oplogpb.Event followed
 // by conversion, without the intermediate messages (every applied record
@@ -16,13 +23,6 @@ import (
 // type, are skipped; for a repeated scalar the last value wins; a repeated
 // singular message field merges; an empty bytes field reads as nil. Byte
 // fields point into one copy of b.
-// eventAlloc is an event and room for its usual number of ops, allocated
-// together.
-type eventAlloc struct {
-	ev  crdt.Event
-	ops [2]crdt.Op
-}
-
 func decodeEvent(b []byte) (*crdt.Event, error) {
 	buf := append([]byte(nil), b...)
 	a := &eventAlloc{}
