@@ -140,7 +140,7 @@ func newBenchNode(b *testing.B) *Node {
 	b.Cleanup(func() { db.Close() })
 	n := &Node{cfg: Config{Region: "bench", InstanceID: 9, Partitions: 4, ApplyBatch: 2048}, log: zerolog.Nop(), origin: 9, db: db}
 	for i := int32(0); i < 4; i++ {
-		n.parts = append(n.parts, newPartition(i))
+		n.parts = append(n.parts, newPartition(i, defaultKeyCacheMB<<20))
 	}
 	return n
 }

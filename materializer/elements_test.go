@@ -31,7 +31,7 @@ func newApplyNode(t testing.TB) *Node {
 	t.Cleanup(func() { db.Close() })
 	n := &Node{cfg: Config{Region: "test", InstanceID: 9, Partitions: 4, ApplyBatch: 2048}, log: zerolog.Nop(), origin: 9, db: db}
 	for i := int32(0); i < 4; i++ {
-		n.parts = append(n.parts, newPartition(i))
+		n.parts = append(n.parts, newPartition(i, defaultKeyCacheMB<<20))
 	}
 	return n
 }

@@ -226,8 +226,7 @@ func New(cfg Config, log zerolog.Logger, inbound ...Inbound) (*Node, error) {
 	}
 	n.db = db
 	for i := int32(0); i < cfg.Partitions; i++ {
-		p := newPartition(i)
-		p.cache = newKeyCache(int64(cfg.KeyCacheMB) << 20)
+		p := newPartition(i, int64(cfg.KeyCacheMB)<<20)
 		n.parts = append(n.parts, p)
 	}
 	if err := n.loadMarks(); err != nil {

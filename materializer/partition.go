@@ -53,7 +53,9 @@ type partition struct {
 	cache *keyCache // the worker's decoded key states (keycache.go); worker only
 }
 
-func newPartition(id int32) *partition {
+// newPartition returns partition id with a key cache of cacheBytes (<= 0:
+// none).
+func newPartition(id int32, cacheBytes int64) *partition {
 	p := &partition{
 		id:      id,
 		in:      make(chan []*kgo.Record, 64),
@@ -62,7 +64,7 @@ func newPartition(id int32) *partition {
 		overlay: make(map[string][]*pending),
 		waiters: make(map[uint64]*pending),
 		views:   make(map[string]*keyView),
-		cache:   newKeyCache(defaultKeyCacheMB << 20),
+		cache:   newKeyCache(cacheBytes),
 	}
 	p.changed = sync.NewCond(&p.mu)
 	return p

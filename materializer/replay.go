@@ -398,8 +398,7 @@ func (r *Replay) Run(ctx context.Context) (ReplayResult, error) {
 	n.topics = topics.Names()
 	res.Partitions = r.cfg.Partitions
 	for i := int32(0); i < r.cfg.Partitions; i++ {
-		p := newPartition(i)
-		p.cache = newKeyCache(int64(r.cfg.KeyCacheMB) << 20)
+		p := newPartition(i, int64(r.cfg.KeyCacheMB)<<20)
 		n.parts = append(n.parts, p)
 	}
 	if err := r.checkStoredPartitions(); err != nil {
