@@ -225,28 +225,16 @@ func (t *Tx) List(key []byte) (*crdt.List, error) {
 // rebuildView builds key's view afresh (a new snapshot plus the effects in
 // flight and those the Tx emitted), replacing the one the Tx holds.
 func (t *Tx) rebuildView(key []byte) (*keyView, error) {
-	p := t.n.partOf(key)
-	p.mu.Lock()
-	gen := p.vgen
-	inflight := append([]*pending(nil), p.overlay[string(key)]...)
-	p.mu.Unlock()
-	snap := t.n.db.NewTransaction(false)
-	k, err := getKey(snap, key)
-	if err != nil {
-		snap.Discard()
-		return nil, err
-	}
-	kv := newKeyView(append([]byte(nil), key...), k, snap)
-	kv.list = newCowKV(snap, key) // the view owns snap from now on
 	if old, ok := t.views[string(key)]; ok {
 		old.kv.release()
 		old.kv.dropList()
+		delete(t.views, string(key))
 	}
-	t.views[string(key)] = &txView{kv: kv, part: p, gen: gen}
-	for _, w := range inflight {
-		if err := kv.apply(w.ev); err != nil {
-			return nil, err
-		}
+	p := t.n.partOf(key)
+	p.mu.Lock()
+	kv, err := t.readView(p, key, p.vgen)
+	if err != nil {
+		return nil, err
 	}
 	for _, w := range t.out {
 		if string(w.ev.Key) == string(key) {

@@ -207,6 +207,13 @@ func (t *Tx) view(key []byte) (*keyView, error) {
 		t.views[string(key)] = &txView{kv: kv, part: p, gen: gen}
 		return kv, nil
 	}
+	return t.readView(p, key, gen) // unlocks p.mu
+}
+
+// readView builds key's view from the applied state and the effects in
+// flight, and makes it the Tx's view of key. The caller holds p.mu, which
+// readView releases, and read gen under it.
+func (t *Tx) readView(p *partition, key []byte, gen uint64) (*keyView, error) {
 	inflight := append([]*pending(nil), p.overlay[string(key)]...)
 	p.mu.Unlock()
 	// Read state after copying the overlay, in a read transaction that
