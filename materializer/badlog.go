@@ -1,9 +1,6 @@
 package materializer
 
 import (
-	"fmt"
-	"strconv"
-	"strings"
 	"sync"
 	"time"
 
@@ -65,7 +62,7 @@ func (n *Node) badRecord(r *kgo.Record, err error) {
 
 func (n *Node) badRecordAt(now time.Time, r *kgo.Record, err error) {
 	n.bad.Add(1)
-	id := fmt.Sprintf("%s/%d", r.Topic, r.Partition)
+	id := topicPartition{r.Topic, r.Partition}
 	v, ok := n.badLogs.Load(id)
 	if !ok {
 		v, _ = n.badLogs.LoadOrStore(id, &badLog{})
@@ -85,8 +82,8 @@ func (n *Node) badRecordAt(now time.Time, r *kgo.Record, err error) {
 func (n *Node) flushBadRecords() {
 	n.badLogs.Range(func(k, v any) bool {
 		if more, first, last := v.(*badLog).flush(); more > 0 {
-			topic, part := splitTopicPartition(k.(string))
-			n.logBadSummary(topic, part, more, first, last)
+			id := k.(topicPartition)
+			n.logBadSummary(id.topic, id.partition, more, first, last)
 		}
 		return true
 	})
@@ -98,9 +95,8 @@ func (n *Node) logBadSummary(topic string, partition int32, more, first, last in
 		Msgf("... and %d more records that are not georep events skipped (offsets %d..%d; rate-limited log)", more, first, last)
 }
 
-// splitTopicPartition splits a "topic/partition" badLogs key.
-func splitTopicPartition(id string) (string, int32) {
-	i := strings.LastIndexByte(id, '/')
-	p, _ := strconv.ParseInt(id[i+1:], 10, 32) // written by badRecordAt
-	return id[:i], int32(p)
+// topicPartition keys Node.badLogs.
+type topicPartition struct {
+	topic     string
+	partition int32
 }

@@ -185,7 +185,7 @@ type Node struct {
 	bad         atomic.Int64
 	applied     atomic.Int64
 	badLogged   sync.Map // "list <key>" -> struct{}
-	badLogs     sync.Map // topic/partition -> *badLog
+	badLogs     sync.Map // topicPartition -> *badLog
 	originNames sync.Map // crdt.ReplicaID -> region name, from record headers
 	// ownRegion, set by a replay, is the region every record of the own
 	// topic must name (replaycheck.go).
