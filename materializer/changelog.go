@@ -413,10 +413,7 @@ func (c *changelog) collect(cursor []byte) (items []clItem, next []byte, err err
 		if cursor != nil {
 			start = cursor
 		}
-		journaled, err := journaledParts(txn)
-		if err != nil {
-			return err
-		}
+		journaled := journaledParts(txn)
 		var total int64
 		for it.Seek(start); it.Valid(); it.Next() {
 			if len(items) >= changelogRoundKeys || size >= changelogRoundBytes {
@@ -433,21 +430,17 @@ func (c *changelog) collect(cursor []byte) (items []clItem, next []byte, err err
 				return err
 			}
 			item := clItem{markKey: mk, mark: mv}
-			var key []byte
 			m, err := unmarshalMark(mv)
 			if err == nil && len(mk) < 3 {
 				err = errors.New("materializer: changelog mark without a key")
 			}
-			if err == nil {
-				key = mk[3:]
-			}
 			if err != nil {
 				// Not a mark this build wrote: drop it rather than loop on it.
-				n.log.Error().Bytes("key", key).Err(err).Msg("dropping an unreadable changelog mark")
+				n.log.Error().Bytes("mark", mk).Err(err).Msg("dropping an unreadable changelog mark")
 				items = append(items, item)
 				continue
 			}
-			recs, err := c.records(s, key, m)
+			recs, err := c.records(s, mk[3:], m)
 			if err != nil {
 				return err
 			}
@@ -468,7 +461,7 @@ func (c *changelog) collect(cursor []byte) (items []clItem, next []byte, err err
 // while its list records were still being written, so the snapshot may
 // show such a list half written. The partition's worker kicks the
 // publisher again once the journal is done.
-func journaledParts(txn *badger.Txn) (map[int32]bool, error) {
+func journaledParts(txn *badger.Txn) map[int32]bool {
 	var out map[int32]bool
 	it := txn.NewIterator(badger.IteratorOptions{Prefix: []byte{prefixListJournal}})
 	defer it.Close()
@@ -482,7 +475,7 @@ func journaledParts(txn *badger.Txn) (map[int32]bool, error) {
 		}
 		out[int32(binary.BigEndian.Uint32(k[1:5]))] = true
 	}
-	return out, nil
+	return out
 }
 
 // publish produces the items' records and retires the marks of those Kafka
