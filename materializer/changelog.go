@@ -370,6 +370,7 @@ func (c *changelog) run(ctx context.Context) error {
 	}
 }
 
+// sleepCtx waits d and reports true, or false as soon as ctx ends.
 func sleepCtx(ctx context.Context, d time.Duration) bool {
 	t := time.NewTimer(d)
 	defer t.Stop()

@@ -65,10 +65,8 @@ func (n *Node) catchUpPeers(ctx context.Context) error {
 				break
 			}
 		}
-		select {
-		case <-ctx.Done():
+		if !sleepCtx(ctx, time.Second) {
 			return nil
-		case <-time.After(time.Second):
 		}
 	}
 	var ends map[string]map[int32]int64
@@ -80,10 +78,8 @@ func (n *Node) catchUpPeers(ctx context.Context) error {
 		if err == nil {
 			break
 		}
-		select {
-		case <-ctx.Done():
+		if !sleepCtx(ctx, time.Second) {
 			return nil
-		case <-time.After(time.Second):
 		}
 	}
 	n.log.Info().Strs("peers", n.cfg.Peers).Msg("new region: catching up with the peers before accepting writes")
@@ -101,10 +97,8 @@ func (n *Node) catchUpPeers(ctx context.Context) error {
 			}
 			n.reason.Store(fmt.Sprintf("catching up with %s (%d events behind)", peer, lag))
 		}
-		select {
-		case <-ctx.Done():
+		if !sleepCtx(ctx, joinPoll) {
 			return nil
-		case <-time.After(joinPoll):
 		}
 	}
 }
