@@ -12,7 +12,6 @@ import (
 
 	"github.com/dgraph-io/badger/v4"
 	"github.com/twmb/franz-go/pkg/kadm"
-	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/georep/georep/crdt"
@@ -388,16 +387,7 @@ func (c *changelog) ensureTopic(ctx context.Context) error {
 	cctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
 	compact := "compact"
-	resp, err := c.adm.CreateTopics(cctx, c.n.cfg.Partitions, -1, map[string]*string{"cleanup.policy": &compact}, c.topic)
-	if err != nil {
-		return fmt.Errorf("create topic %s: %w", c.topic, err)
-	}
-	for _, t := range resp.Sorted() {
-		if t.Err != nil && !errors.Is(t.Err, kerr.TopicAlreadyExists) {
-			return fmt.Errorf("create topic %s: %w", t.Topic, t.Err)
-		}
-	}
-	return oplog.EnsureTopics(cctx, c.adm, c.n.cfg.Partitions, c.topic)
+	return oplog.EnsureTopicsWith(cctx, c.adm, c.n.cfg.Partitions, map[string]*string{"cleanup.policy": &compact}, c.topic)
 }
 
 // collect reads up to a round's worth of marks at or after cursor, and

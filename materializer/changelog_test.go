@@ -246,6 +246,29 @@ func TestChangelog_PublishesValuesAndDeletes(t *testing.T) {
 	if st := n.ChangelogStats(); !st.Enabled || st.Published < int64(len(recs)) {
 		t.Fatalf("stats %+v, %d records", st, len(recs))
 	}
+	// The node created the topic compacted.
+	admCl, err := kgo.NewClient(kgo.SeedBrokers(brokers...))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer admCl.Close()
+	rcs, err := kadm.NewClient(admCl).DescribeTopicConfigs(context.Background(), DefaultChangelogTopic)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rc, err := rcs.On(DefaultChangelogTopic, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	policy := ""
+	for _, cfg := range rc.Configs {
+		if cfg.Key == "cleanup.policy" && cfg.Value != nil {
+			policy = *cfg.Value
+		}
+	}
+	if policy != "compact" {
+		t.Fatalf("changelog topic cleanup.policy = %q, want compact", policy)
+	}
 }
 
 // TestChangelog_MarksSurviveUnpublished: changes applied while the

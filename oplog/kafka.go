@@ -24,7 +24,14 @@ const DefaultPartitions = 8
 // with fresh metadata requests (franz-go would otherwise answer from its
 // metadata cache, where "unknown topic" stays for 5 s), until ctx ends.
 func EnsureTopics(ctx context.Context, adm *kadm.Client, partitions int32, topics ...string) error {
-	resp, err := adm.CreateTopics(ctx, partitions, -1, nil, topics...)
+	return EnsureTopicsWith(ctx, adm, partitions, nil, topics...)
+}
+
+// EnsureTopicsWith is EnsureTopics creating missing topics with the topic
+// configs (e.g. "cleanup.policy"); an existing topic's configs are left as
+// they are.
+func EnsureTopicsWith(ctx context.Context, adm *kadm.Client, partitions int32, configs map[string]*string, topics ...string) error {
+	resp, err := adm.CreateTopics(ctx, partitions, -1, configs, topics...)
 	if err != nil {
 		return fmt.Errorf("create topics %s: %w", strings.Join(topics, ","), err)
 	}
