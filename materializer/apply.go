@@ -196,7 +196,10 @@ func (n *Node) applyBatch(p *partition, recs []*kgo.Record) (err error) {
 	if err := eb.flush(keys); err != nil {
 		return err
 	}
-	if err := lb.flush(p.id, 3*len(keys)+eb.entries()); err != nil {
+	// Besides the list records the transaction takes, per key, its state
+	// and up to two expiry index entries, the elements and the changelog
+	// marks.
+	if err := lb.flush(p.id, 3*len(keys)+eb.entries()+clb.entries()); err != nil {
 		return err
 	}
 	var arena []byte // encoded states, one allocation for many
