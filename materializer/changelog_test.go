@@ -533,7 +533,7 @@ func TestLayout_PrefixesDistinct(t *testing.T) {
 	for name, p := range map[string]byte{
 		"meta": prefixMeta, "offset": prefixOffset, "watermark": prefixWatermark, "expiry": prefixExpiry,
 		"elem": prefixElem, "score": prefixScore, "pending": prefixPending, "tomb": prefixTomb,
-		"list": prefixList, "list tombs": prefixListTombs,
+		"list": prefixList, "list tombs": prefixListTombs, "list journal": prefixListJournal,
 		"changelog": prefixChangelog, "changelog seeded": prefixChangelogSeeded,
 	} {
 		if other, ok := seen[p]; ok {
