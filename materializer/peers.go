@@ -297,7 +297,8 @@ func unreachableError(errs map[string]error) error {
 			b.WriteString("; ")
 		}
 		err := errs[p]
-		if u, ok := err.(*PeerUnreachableError); ok {
+		var u *PeerUnreachableError
+		if errors.As(err, &u) {
 			err = u.Err
 		}
 		fmt.Fprintf(&b, "peer %s unreachable (%s)", p, oneLine(err.Error()))
