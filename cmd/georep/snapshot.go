@@ -82,9 +82,9 @@ func (c *SnapshotCmd) remote(ctx context.Context, out io.Writer) error {
 		return fmt.Errorf("connect to %s: %w", c.Addr, err)
 	}
 	defer conn.Close()
+	_ = conn.SetDeadline(time.Now().Add(c.Timeout))
 	stop := context.AfterFunc(ctx, func() { conn.SetDeadline(time.Now()) })
 	defer stop()
-	_ = conn.SetDeadline(time.Now().Add(c.Timeout))
 	rd := bufio.NewReaderSize(conn, 1<<20)
 	if c.Password != "" {
 		if _, err := roundTrip(conn, rd, "AUTH", c.Password); err != nil {
@@ -104,7 +104,7 @@ func (c *SnapshotCmd) remote(ctx context.Context, out io.Writer) error {
 		return fmt.Errorf("node %s: GEOREP SNAPSHOT reply: %w", c.Addr, err)
 	}
 	size, err := writeFileAtomic(c.Out, func(w io.Writer) error {
-		return c.copySnapshot(conn, rd, snap, w)
+		return c.copySnapshot(ctx, conn, rd, snap, w)
 	})
 	if err != nil {
 		return fmt.Errorf("copy snapshot %s from %s: %w", snap.name, c.Addr, ctxErr(ctx, err))
@@ -132,8 +132,9 @@ const (
 )
 
 // copySnapshot reads the snapshot from the node into w and checks its size
-// and SHA-256.
-func (c *SnapshotCmd) copySnapshot(conn net.Conn, rd *bufio.Reader, snap remoteSnapshot, w io.Writer) error {
+// and SHA-256. Each read gets a fresh deadline, so ctx is checked after
+// setting it: remote's AfterFunc may have set its own just before.
+func (c *SnapshotCmd) copySnapshot(ctx context.Context, conn net.Conn, rd *bufio.Reader, snap remoteSnapshot, w io.Writer) error {
 	h := sha256.New()
 	var sent, got int64
 	for got < snap.size {
@@ -144,6 +145,10 @@ func (c *SnapshotCmd) copySnapshot(conn net.Conn, rd *bufio.Reader, snap remoteS
 			sent += snapshotChunk
 		}
 		_ = conn.SetDeadline(time.Now().Add(c.Timeout))
+		// A cancellation whose deadline this one just replaced.
+		if err := ctx.Err(); err != nil {
+			return err
+		}
 		v, err := readReply(rd)
 		if err != nil {
 			return err
