@@ -350,7 +350,7 @@ func cdcWorkload(t *testing.T, c *cluster, region, prefix string, n int) {
 	}
 }
 
-// waitGone polls until the keys are gone from a region (expired and
+// waitExpired polls until the keys are gone from a region (expired and
 // deleted by their owner's reaper).
 func waitExpired(t *testing.T, c *cluster, region string, keys ...string) {
 	t.Helper()

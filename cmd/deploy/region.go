@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 
 	"github.com/rs/zerolog"
 	"golang.org/x/sync/errgroup"
@@ -41,7 +42,7 @@ func NewRegion(cfg RegionConfig, log zerolog.Logger) (*Region, error) {
 	var inbound []materializer.Inbound
 	cfg.Node.PeerBrokers = cfg.PeerBrokers
 	for peer := range cfg.PeerBrokers {
-		if !contains(cfg.Node.Peers, peer) {
+		if !slices.Contains(cfg.Node.Peers, peer) {
 			cfg.Node.Peers = append(cfg.Node.Peers, peer)
 		}
 	}
@@ -102,13 +103,4 @@ func (r *Region) Run(ctx context.Context) error {
 		return fmt.Errorf("region %s: %w", r.Node.Region(), err)
 	}
 	return nil
-}
-
-func contains(ss []string, s string) bool {
-	for _, x := range ss {
-		if x == s {
-			return true
-		}
-	}
-	return false
 }
