@@ -55,8 +55,8 @@ func (c *ReplayCmd) Run(ctx context.Context, log zerolog.Logger, status *statusL
 }
 
 func (c *ReplayCmd) run(ctx context.Context, log zerolog.Logger, out io.Writer, status *statusLine, mode string) (err error) {
-	// A replay refused or failed before it consumed anything removes the
-	// directories it created (never one that was there).
+	// A replay refused or failed before it restored or consumed anything
+	// removes the directories it created (never one that was there).
 	created, err := firstMissing(c.DataDir)
 	if err != nil {
 		return err
@@ -90,11 +90,14 @@ func (c *ReplayCmd) run(ctx context.Context, log zerolog.Logger, out io.Writer, 
 		if err := c.restore(ctx, r, out); err != nil {
 			return err
 		}
+		// The restored state is kept: run again, the replay continues
+		// from it ("was restored by the interrupted run").
+		consumed = true
 	}
 	stop := showProgress(r, c.Region, status, mode, c.Interval)
 	res, err := r.Run(ctx)
 	stop()
-	consumed = res.Read > 0
+	consumed = consumed || res.Read > 0
 	printSummary(out, c.Region, c.DataDir, res)
 	if err != nil {
 		if ctx.Err() != nil {

@@ -59,6 +59,27 @@ func TestSnapshotCmd_ReplayRestoresThenReadsOnlyTheRest(t *testing.T) {
 		t.Fatalf("restored digest %s, full replay %s", a, b)
 	}
 
+	// A replay that fails after restoring the snapshot keeps the restored
+	// state (it made the directory, but read nothing): run again, it
+	// continues from it.
+	t.Run("FailedAfterRestore", func(t *testing.T) {
+		dir := filepath.Join(t.TempDir(), "state")
+		empty := newCluster(t)
+		out, err := runReplay(t, &ReplayCmd{Brokers: empty.ListenAddrs(), Region: "us", DataDir: dir, Snapshot: file, Topic: oplog.Topic})
+		if err == nil || !strings.Contains(out, "restored snapshot") {
+			t.Fatalf("replay from a cluster without the topics: %v\n%s", err, out)
+		}
+		if _, err := os.Stat(dir); err != nil {
+			t.Fatalf("the restored state was removed: %v", err)
+		}
+		out, err = runReplay(t, &ReplayCmd{Brokers: c.ListenAddrs(), Region: "us", DataDir: dir, Snapshot: file, Topic: oplog.Topic})
+		if err != nil || !strings.Contains(out, "was restored by the interrupted run") {
+			t.Fatalf("%v\n%s", err, out)
+		}
+		if a, b := runDigest(t, dir), runDigest(t, full); a != b {
+			t.Fatalf("digest after continuing %s, full replay %s", a, b)
+		}
+	})
 	t.Run("ErrSnapshotMismatch", func(t *testing.T) {
 		_, err := runReplay(t, &ReplayCmd{Brokers: c.ListenAddrs(), Region: "eu", DataDir: t.TempDir(), Snapshot: file, Topic: oplog.Topic})
 		if !errors.Is(err, materializer.ErrSnapshotMismatch) {
