@@ -159,10 +159,8 @@ func NewDev(cfg DevConfig, log zerolog.Logger) (*Dev, error) {
 				Changelog:      cfg.Changelog,
 				ChangelogTopic: cfg.ChangelogTopic,
 			},
-			// A command waits for its write's ack as long as the node lets the
-			// write wait for Kafka.
-			Server: server.Config{Addr: net.JoinHostPort(cfg.Host, strconv.Itoa(portOr0(cfg.Port, i))), RequirePass: cfg.RequirePass,
-				WriteTimeout: cfg.WriteTimeout},
+			// The server's WriteTimeout is the node's (NewRegion).
+			Server: server.Config{Addr: net.JoinHostPort(cfg.Host, strconv.Itoa(portOr0(cfg.Port, i))), RequirePass: cfg.RequirePass},
 		}
 		if cfg.DataDir != "" {
 			rc.Node.DataDir = filepath.Join(cfg.DataDir, dr.Name, "state")
