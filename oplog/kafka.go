@@ -77,6 +77,9 @@ func checkTopics(ctx context.Context, adm *kadm.Client, partitions int32, topics
 		switch {
 		case !ok:
 			return &missingTopic{topic: t, err: kerr.UnknownTopicOrPartition}, nil
+		case d.Err != nil && !kerr.IsRetriable(d.Err):
+			// Not authorized, invalid name...: waiting will not help.
+			return nil, fmt.Errorf("topic %s: %w", t, d.Err)
 		case d.Err != nil:
 			return &missingTopic{topic: t, err: d.Err}, nil
 		case len(d.Partitions) == 0:
