@@ -66,7 +66,10 @@ func TestDevCmd_AddRegionOnSameDataDir(t *testing.T) {
 	dir := t.TempDir()
 	run := func(regions ...string) (*lockedBuffer, map[string]*redis.Client, func()) {
 		t.Helper()
-		port, kport := freePorts(t, len(regions)), freePorts(t, len(regions))
+		// One block of free ports for RESP and Kafka: two separate picks
+		// could overlap.
+		port := freePorts(t, 2*len(regions))
+		kport := port + len(regions)
 		cmd := &DevCmd{Regions: regions, Host: "127.0.0.1", Port: port, KafkaPort: kport, DataDir: dir, Partitions: 4, WriteTimeout: 5 * time.Second}
 		ctx, cancel := context.WithCancel(context.Background())
 		out := &lockedBuffer{}
